@@ -1,0 +1,44 @@
+# Every target in one line each: `make help`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# jsii prints a large end-of-life banner for Node 20 on every synth; Node 22+ is recommended.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+
+.PHONY: help setup synth validate test lint clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Install pinned Python deps (.venv) and the cdktf CLI (node_modules); idempotent
+
+synth: setup ## Synthesize every stack into cdktf.out
+	$(PY) main.py
+
+validate: synth ## terraform init -backend=false + validate in every stack (offline with a provider mirror)
+	$(PY) -m tools.terraform validate
+
+lint: setup ## ruff over the whole repository
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: setup lint ## The whole test suite (what CI runs)
+	$(PY) -m pytest
+
+clean: ## Remove generated output (cdktf.out, reports); keeps .venv and node_modules
+	rm -rf cdktf.out reports .pytest_cache

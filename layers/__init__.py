@@ -1,0 +1,1 @@
+"""CDKTF layers: one module per layer, plus the shared base and config."""

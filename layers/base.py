@@ -1,0 +1,130 @@
+"""The shared base of every layer: names, tags, provider and remote state.
+
+A stack is named ``<layer>-<region>`` (or ``<layer>-global``), so anyone can tell
+from a name what a change can touch. Every stack gets one AWS provider per region
+it writes to, each with ``default_tags`` carrying that provider's own region, and
+an S3 backend whose key is unique per suffix and stack.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdktf import LocalBackend, S3Backend, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from layers.config import BOOTSTRAP, REGION_CODES, REPO_ROOT, Config
+
+PROJECT = "payments-dr"
+BACKEND_JSON = REPO_ROOT / "backend.tf.json"
+
+
+def resource_name(base: str, suffix: str) -> str:
+    """The one naming rule: ``<base>-<environment_suffix>``."""
+    return f"{base}-{suffix}"
+
+
+def stack_name(layer: str, region: str | None) -> str:
+    """``<layer>-<region>``, ``<layer>-global`` for what is inherently global, or ``bootstrap``."""
+    if layer == BOOTSTRAP:
+        return BOOTSTRAP
+    return f"{layer}-{region or 'global'}"
+
+
+def layer_tags(config: Config, layer: str, region: str) -> dict[str, str]:
+    """Tags every resource carries; ``Region`` is the region of the provider that creates it."""
+    return {
+        "Environment": config.environment_suffix,
+        "Region": region,
+        "Project": PROJECT,
+        "Layer": layer,
+        "ManagedBy": "cdktf",
+    }
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Remote state settings from ``backend.tf.json``; bucket and table get the suffix appended."""
+
+    bucket: str
+    region: str
+    dynamodb_table: str
+    encrypt: bool
+    key_prefix: str
+
+    @classmethod
+    def load(cls, path: Path = BACKEND_JSON) -> BackendSettings:
+        """Read and check ``backend.tf.json``."""
+        raw: dict[str, Any] = json.loads(path.read_text())
+        missing = {"bucket", "region", "dynamodb_table", "encrypt", "key_prefix"} - raw.keys()
+        if missing:
+            raise ValueError(f"{path.name} is missing {', '.join(sorted(missing))}")
+        if raw["encrypt"] is not True:
+            raise ValueError(f"{path.name}: encrypt must be true, state holds secrets")
+        return cls(**{k: raw[k] for k in ("bucket", "region", "dynamodb_table", "encrypt", "key_prefix")})
+
+    def bucket_name(self, suffix: str) -> str:
+        """State bucket of one suffix."""
+        return resource_name(self.bucket, suffix)
+
+    def table_name(self, suffix: str) -> str:
+        """Lock table of one suffix."""
+        return resource_name(self.dynamodb_table, suffix)
+
+    def state_key(self, suffix: str, stack: str) -> str:
+        """``<prefix>/<suffix>/<stack>.tfstate``: never shared by two suffixes or two stacks."""
+        return f"{self.key_prefix}/{suffix}/{stack}.tfstate"
+
+
+class LayerStack(TerraformStack):
+    """A stack of one layer in one region, with provider, default tags and S3 backend."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        layer: str,
+        region: str | None,
+        config: Config,
+        backend: BackendSettings | None,
+    ) -> None:
+        self.layer = layer
+        self.region = region or config.primary_region
+        self.config = config
+        self.stack_id = stack_name(layer, region)
+        super().__init__(scope, self.stack_id)
+        self.provider = self.add_provider(self.region, alias=None)
+        if backend is None:
+            # Only the bootstrap stack keeps local state: it creates the remote one.
+            LocalBackend(self, path=f"../../../.state/{self.stack_id}-{config.environment_suffix}.tfstate")
+        else:
+            S3Backend(
+                self,
+                bucket=backend.bucket_name(config.environment_suffix),
+                key=backend.state_key(config.environment_suffix, self.stack_id),
+                region=backend.region,
+                dynamodb_table=backend.table_name(config.environment_suffix),
+                encrypt=backend.encrypt,
+            )
+
+    def add_provider(self, region: str, alias: str | None) -> AwsProvider:
+        """An AWS provider for ``region`` whose default tags name that region."""
+        return AwsProvider(
+            self,
+            f"aws-{alias}" if alias else "aws",
+            region=region,
+            alias=alias,
+            default_tags=[AwsProviderDefaultTags(tags=layer_tags(self.config, self.layer, region))],
+        )
+
+    def name(self, base: str) -> str:
+        """A resource name of this deployment: ``<base>-<suffix>``."""
+        return resource_name(base, self.config.environment_suffix)
+
+    def regional_name(self, base: str) -> str:
+        """A name for global resources (IAM) that must differ per region: ``<base>-<regioncode>-<suffix>``."""
+        return self.name(f"{base}-{REGION_CODES[self.region]}")

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Entry point: parse the config once, build every stack in layer order, synthesize.
+
+``python main.py`` (or ``npx cdktf synth``) writes ``cdktf.out``. Bad config exits
+non-zero with one message naming the key, the value and the rule, before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from cdktf import App
+
+from layers.base import BackendSettings, LayerStack
+from layers.bootstrap import BootstrapStack
+from layers.compute import ComputeStack
+from layers.config import REPO_ROOT, Config, ConfigError, load_config
+from layers.data import DataStack
+from layers.edge import EdgeGlobalStack, EdgeStack
+from layers.network import NetworkStack
+from layers.observability import ObservabilityStack
+
+
+def build(app: App, config: Config, backend: BackendSettings) -> dict[str, LayerStack]:
+    """Every stack, layer by layer, each layer looping over the regions (primary first)."""
+    stacks: dict[str, LayerStack] = {}
+
+    def add(stack: LayerStack) -> LayerStack:
+        stacks[stack.stack_id] = stack
+        return stack
+
+    common = {"config": config, "backend": backend}
+    add(BootstrapStack(app, **common))
+    network = {r: add(NetworkStack(app, region=r, **common)) for r in config.regions}
+    data: dict[str, DataStack] = {}
+    for region in config.regions:
+        primary = None if config.is_primary(region) else data[config.primary_region]
+        data[region] = add(DataStack(app, region=region, network=network[region], primary=primary, **common))
+    compute = {r: add(ComputeStack(app, region=r, network=network[r], data=data[r], **common)) for r in config.regions}
+    zone = add(EdgeGlobalStack(app, **common))
+    edge = {r: add(EdgeStack(app, region=r, compute=compute[r], zone=zone, **common)) for r in config.regions}
+    for region in config.regions:
+        add(ObservabilityStack(app, region=region, edge=edge[region], **common))
+    return stacks
+
+
+def synth(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, LayerStack]:
+    """Build into a temporary folder and move it into place only when the synth succeeded."""
+    config = load_config(environ=environ)
+    backend = BackendSettings.load()
+    outdir = outdir.resolve()
+    staging = Path(tempfile.mkdtemp(prefix=".cdktf.out-", dir=outdir.parent))
+    try:
+        app = App(outdir=str(staging))
+        stacks = build(app, config, backend)
+        app.synth()
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        staging.rename(outdir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return stacks
+
+
+def main() -> int:
+    """Synthesize to ``$CDKTF_OUTDIR`` (set by the cdktf CLI) or ``cdktf.out``."""
+    outdir = Path(os.environ.get("CDKTF_OUTDIR", REPO_ROOT / "cdktf.out"))
+    try:
+        synth(outdir)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Config: defaults from cdktf.json, environment overrides, one clear error per bad value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from layers.config import CDKTF_JSON, MAX_SUFFIX_LENGTH, Config, ConfigError, load_config, read_context
+
+CONTEXT = read_context(environ={})
+
+
+def test_defaults_come_from_cdktf_json_context() -> None:
+    config = load_config(context=CONTEXT, environ={})
+    context = json.loads(CDKTF_JSON.read_text())["context"]
+    assert config.environment_suffix == context["environmentSuffix"] == "dev"
+    assert config.regions == ("us-east-1", "us-east-2")
+    assert config.alert_emails == tuple(context["alertEmails"])
+
+
+def test_environment_variables_override_context() -> None:
+    config = load_config(
+        context=CONTEXT,
+        environ={"ENVIRONMENT_SUFFIX": "pr-42", "ALERT_EMAILS": "a@example.com, b@example.org"},
+    )
+    assert config.environment_suffix == "pr-42"
+    assert config.alert_emails == ("a@example.com", "b@example.org")
+
+
+def test_cli_context_overrides_file_context() -> None:
+    config = load_config(environ={"CDKTF_CONTEXT_JSON": json.dumps({"environmentSuffix": "fromcli"})})
+    assert config.environment_suffix == "fromcli"
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "value", "rule"),
+    [
+        ({"ENVIRONMENT_SUFFIX": "Dev"}, "ENVIRONMENT_SUFFIX", "Dev", "lowercase"),
+        ({"ENVIRONMENT_SUFFIX": "dev_1"}, "ENVIRONMENT_SUFFIX", "dev_1", "lowercase"),
+        ({"ENVIRONMENT_SUFFIX": "-dev"}, "ENVIRONMENT_SUFFIX", "-dev", "starting and ending"),
+        (
+            {"ENVIRONMENT_SUFFIX": "a" * (MAX_SUFFIX_LENGTH + 1)},
+            "ENVIRONMENT_SUFFIX",
+            "a" * (MAX_SUFFIX_LENGTH + 1),
+            f"at most {MAX_SUFFIX_LENGTH}",
+        ),
+        ({"PRIMARY_REGION": "us-east-9"}, "PRIMARY_REGION", "us-east-9", "must be one of"),
+        ({"SECONDARY_REGION": "mars-1"}, "SECONDARY_REGION", "mars-1", "must be one of"),
+        ({"SECONDARY_REGION": "us-east-1"}, "SECONDARY_REGION", "us-east-1", "differ from the primary"),
+        ({"DOMAIN_NAME": "not a domain"}, "DOMAIN_NAME", "not a domain", "DNS name"),
+        ({"DOMAIN_NAME": "Payments.Example.com"}, "DOMAIN_NAME", "Payments.Example.com", "lowercase DNS name"),
+        ({"ALERT_EMAILS": "oncall-at-example.com"}, "ALERT_EMAILS", "oncall-at-example.com", "e-mail address"),
+        ({"ALERT_EMAILS": " , "}, "ALERT_EMAILS", [], "at least one"),
+        ({"VPC_CIDRS": "{nope"}, "VPC_CIDRS", "{nope", "JSON object"),
+        (
+            {"VPC_CIDRS": '{"us-east-1": "10.10.0.0/16", "us-east-2": "10.10.128.0/17"}'},
+            "VPC_CIDRS",
+            {"us-east-1": "10.10.0.0/16", "us-east-2": "10.10.128.0/17"},
+            "must not overlap",
+        ),
+        ({"VPC_CIDRS": '{"us-east-1": "10.10.0.0/16"}'}, "VPC_CIDRS", {"us-east-1": "10.10.0.0/16"}, "us-east-2"),
+        (
+            {"VPC_CIDRS": '{"us-east-1": "8.8.0.0/16", "us-east-2": "10.20.0.0/16"}'},
+            "VPC_CIDRS",
+            "8.8.0.0/16",
+            "private IPv4",
+        ),
+        (
+            {"VPC_CIDRS": '{"us-east-1": "10.10.0.1/16", "us-east-2": "10.20.0.0/16"}'},
+            "VPC_CIDRS",
+            "10.10.0.1/16",
+            "IPv4 network",
+        ),
+        ({"LAMBDA_RESERVED_CONCURRENCY": "0"}, "LAMBDA_RESERVED_CONCURRENCY", 0, "between 1 and 1000"),
+        ({"LAMBDA_RESERVED_CONCURRENCY": "ten"}, "LAMBDA_RESERVED_CONCURRENCY", "ten", "whole number"),
+        ({"LOG_RETENTION_DAYS": "10"}, "LOG_RETENTION_DAYS", 10, "CloudWatch Logs values"),
+        ({"HEALTH_CHECK_FAILURE_THRESHOLD": "11"}, "HEALTH_CHECK_FAILURE_THRESHOLD", 11, "1 to 10"),
+    ],
+)
+def test_each_bad_value_gives_its_own_error(env: dict[str, str], key: str, value: object, rule: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context=CONTEXT, environ=env)
+    assert caught.value.key == key
+    assert caught.value.value == value
+    assert rule in caught.value.rule
+    assert key in str(caught.value)
+    assert rule in str(caught.value)
+
+
+def test_bad_context_value_names_the_context_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context={**CONTEXT, "primaryRegion": "nowhere-1"}, environ={})
+    assert caught.value.key == "primaryRegion"
+
+
+def test_longest_suffix_is_accepted_and_one_more_is_not() -> None:
+    assert load_config(context=CONTEXT, environ={"ENVIRONMENT_SUFFIX": "a" * MAX_SUFFIX_LENGTH})
+    with pytest.raises(ConfigError):
+        load_config(context=CONTEXT, environ={"ENVIRONMENT_SUFFIX": "a" * (MAX_SUFFIX_LENGTH + 1)})
+
+
+def test_config_is_immutable() -> None:
+    config = load_config(context=CONTEXT, environ={})
+    with pytest.raises(AttributeError):
+        config.environment_suffix = "prod"  # type: ignore[misc]
+    assert isinstance(config, Config)

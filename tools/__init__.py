@@ -1,0 +1,1 @@
+"""Project tooling: terraform runner, local emulator, deploy and plan review."""

@@ -1,0 +1,174 @@
+"""Run terraform over the synthesized stacks, offline when a provider mirror exists.
+
+``python -m tools.terraform validate`` runs ``terraform init -backend=false`` and
+``terraform validate`` in every stack of ``cdktf.out``, in deploy order.
+
+Provider source: ``$TF_PLUGIN_MIRROR`` when set (a folder holding
+``registry.terraform.io/hashicorp/aws``), else the first usual mirror folder found,
+else the public registry. The chosen setting is written to a Terraform CLI config
+(``.terraform.d/cli.tfrc``) and passed as ``TF_CLI_CONFIG_FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from layers.config import BOOTSTRAP, LAYER_ORDER, load_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OUTDIR = REPO_ROOT / "cdktf.out"
+CLI_CONFIG = REPO_ROOT / ".terraform.d" / "cli.tfrc"
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+#: Where provider mirrors usually live, searched when TF_PLUGIN_MIRROR is unset.
+USUAL_MIRRORS = (
+    Path("/opt/tf-plugins"),
+    Path.home() / ".terraform.d" / "plugins",
+    Path.home() / ".local" / "share" / "terraform" / "plugins",
+    Path("/usr/local/share/terraform/plugins"),
+    Path("/usr/share/terraform/plugins"),
+)
+#: One terraform call may not take longer than this: a hang fails fast.
+TERRAFORM_TIMEOUT_S = 600
+
+
+class TerraformError(RuntimeError):
+    """A terraform call failed; the message holds its output."""
+
+
+def find_mirror(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The provider mirror to use, or None for the public registry."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("TF_PLUGIN_MIRROR")
+    if explicit:
+        path = Path(explicit)
+        if not (path / AWS_PROVIDER).is_dir():
+            raise TerraformError(f"TF_PLUGIN_MIRROR={explicit} holds no {AWS_PROVIDER} folder")
+        return path
+    return next((path for path in USUAL_MIRRORS if (path / AWS_PROVIDER).is_dir()), None)
+
+
+def cli_config_text(mirror: Path | None) -> str:
+    """A Terraform CLI config that installs the aws provider from ``mirror`` (or the registry)."""
+    if mirror is None:
+        return "provider_installation {\n  direct {}\n}\n"
+    return (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
+        "}\n"
+    )
+
+
+def terraform_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for terraform: our CLI config, no prompts, no telemetry."""
+    env = dict(os.environ if environ is None else environ)
+    CLI_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    text = cli_config_text(find_mirror(env))
+    if not CLI_CONFIG.exists() or CLI_CONFIG.read_text() != text:
+        CLI_CONFIG.write_text(text)
+    env.update({"TF_CLI_CONFIG_FILE": str(CLI_CONFIG), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+    env.setdefault("TF_INPUT", "0")
+    return env
+
+
+def terraform_binary() -> str:
+    """Path of terraform; a clear error when it is missing (tests fail rather than skip)."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        raise TerraformError("terraform is not on PATH: install Terraform >= 1.6 (see README, Prerequisites)")
+    return binary
+
+
+def run(args: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S) -> str:
+    """Run one terraform command; raise :class:`TerraformError` with its output when it fails."""
+    try:
+        done = subprocess.run(
+            [terraform_binary(), *args],
+            cwd=cwd,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TerraformError(f"terraform {' '.join(args)} in {cwd.name} timed out after {timeout} s") from exc
+    if done.returncode != 0:
+        raise TerraformError(f"terraform {' '.join(args)} in {cwd.name} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def stacks_in_order(outdir: Path = OUTDIR, regions: Sequence[str] | None = None) -> list[str]:
+    """Deploy order: bootstrap, then layer by layer (global stack first, then the regions, primary first).
+
+    Raises :class:`TerraformError` when a stack depends on one that comes later (a later layer, or a cycle).
+    """
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    deps = {name: list(stack.get("dependencies", [])) for name, stack in manifest["stacks"].items()}
+    regions = list(load_config().regions if regions is None else regions)
+
+    def position(name: str) -> tuple[int, int]:
+        if name == BOOTSTRAP:
+            return (-1, 0)
+        layer, _, where = name.partition("-")
+        if layer not in LAYER_ORDER:
+            raise TerraformError(f"stack {name} belongs to no known layer {LAYER_ORDER}")
+        return (
+            LAYER_ORDER.index(layer),
+            -1 if where == "global" else regions.index(where) if where in regions else len(regions),
+        )
+
+    ordered = sorted(deps, key=position)
+    for index, name in enumerate(ordered):
+        late = [dep for dep in deps[name] if dep not in ordered[:index]]
+        if late:
+            raise TerraformError(f"stack {name} depends on {', '.join(late)}, which deploy after it")
+    return ordered
+
+
+def validate(outdir: Path = OUTDIR) -> dict[str, dict]:
+    """``terraform init -backend=false`` and ``validate`` in every stack; return each stack's result."""
+    env = terraform_env()
+    results = {}
+    for name in stacks_in_order(outdir):
+        started = time.monotonic()
+        stack_dir = outdir / "stacks" / name
+        run(["init", "-backend=false", "-input=false", "-no-color"], stack_dir, env)
+        result = json.loads(run(["validate", "-json", "-no-color"], stack_dir, env))
+        results[name] = result
+        status = "valid" if result["valid"] else "INVALID"
+        print(f"{name}: {status} ({time.monotonic() - started:.1f} s)", flush=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``validate`` or ``cli-config`` (print the CLI config path to use)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["validate", "cli-config"])
+    parser.add_argument("--outdir", type=Path, default=OUTDIR)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "cli-config":
+            terraform_env()
+            print(CLI_CONFIG)
+            return 0
+        results = validate(args.outdir)
+    except TerraformError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    invalid = {name: r for name, r in results.items() if not r["valid"]}
+    for name, result in invalid.items():
+        for diag in result.get("diagnostics", []):
+            print(f"{name}: {diag.get('severity')}: {diag.get('summary')} {diag.get('detail', '')}", file=sys.stderr)
+    return 1 if invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
