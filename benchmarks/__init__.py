@@ -1,0 +1,1 @@
+"""Benchmarks: synth, checks, Lambda and recovery figures (make bench)."""
