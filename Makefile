@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth validate test lint clean
+.PHONY: help setup layer synth validate scan test lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,18 +27,25 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed ## Install pinned Python deps (.venv) and the cdktf CLI (node_modules); idempotent
 
-synth: setup ## Synthesize every stack into cdktf.out
+layer: setup ## Build the Powertools Lambda layer into build/powertools-layer (pip, PyPI); skipped when up to date
+	$(PY) -m tools.package layer
+
+synth: setup layer ## Synthesize every stack into cdktf.out
 	$(PY) main.py
 
 validate: synth ## terraform init -backend=false + validate in every stack (offline with a provider mirror)
 	$(PY) -m tools.terraform validate
 
+scan: synth ## checkov over every stack with policies/ and the reviewed suppressions; reports in reports/
+	$(PY) -m tools.scan
+
 lint: setup ## ruff over the whole repository
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: setup lint ## The whole test suite (what CI runs)
+test: setup lint layer ## The whole test suite (what CI runs): lint, pytest, then the policy scan
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory scan
 
-clean: ## Remove generated output (cdktf.out, reports); keeps .venv and node_modules
-	rm -rf cdktf.out reports .pytest_cache
+clean: ## Remove generated output (cdktf.out, reports, staged Lambda code); keeps .venv, node_modules, the layer
+	rm -rf cdktf.out reports .pytest_cache build/lambda

@@ -24,6 +24,7 @@ from layers.data import DataStack
 from layers.edge import EdgeGlobalStack, EdgeStack
 from layers.network import NetworkStack
 from layers.observability import ObservabilityStack
+from tools.package import PackagingError
 
 
 def build(app: App, config: Config, backend: BackendSettings) -> dict[str, LayerStack]:
@@ -44,8 +45,11 @@ def build(app: App, config: Config, backend: BackendSettings) -> dict[str, Layer
     compute = {r: add(ComputeStack(app, region=r, network=network[r], data=data[r], **common)) for r in config.regions}
     zone = add(EdgeGlobalStack(app, **common))
     edge = {r: add(EdgeStack(app, region=r, compute=compute[r], zone=zone, **common)) for r in config.regions}
+    primary, secondary = config.regions
+    peer = {primary: secondary, secondary: primary}
     for region in config.regions:
-        add(ObservabilityStack(app, region=region, edge=edge[region], **common))
+        # The peer's edge: both regions' health checks and API names go on every dashboard and alarm.
+        add(ObservabilityStack(app, region=region, edge=edge[region], peer=edge[peer[region]], **common))
     return stacks
 
 
@@ -54,6 +58,7 @@ def synth(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, Laye
     config = load_config(environ=environ)
     backend = BackendSettings.load()
     outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cdktf.out-", dir=outdir.parent))
     try:
         app = App(outdir=str(staging))
@@ -72,7 +77,7 @@ def main() -> int:
     outdir = Path(os.environ.get("CDKTF_OUTDIR", REPO_ROOT / "cdktf.out"))
     try:
         synth(outdir)
-    except ConfigError as error:
+    except (ConfigError, PackagingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.procmem import measure  # noqa: E402
+from benchmarks.sections import bench_lambda, bench_recovery  # noqa: E402
 
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
 Row = dict[str, Any]
@@ -112,7 +113,7 @@ def bench_checks() -> list[Row]:
     ]
 
 
-SECTIONS: dict[str, Callable[..., list[Row]]] = {}
+SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"lambda": bench_lambda, "recovery": bench_recovery}
 
 
 def render(rows: list[Row]) -> str:
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "synth" in sections:
         rows += bench_synth(args.runs, outdir)
+    elif not (outdir / "manifest.json").exists():
+        measure([PY, "main.py"], REPO_ROOT, env(CDKTF_OUTDIR=str(outdir)))
     if "checks" in sections:
         rows += bench_checks()
     for name in ("lambda", "recovery"):

@@ -83,12 +83,61 @@ class Config:
     vpc_cidrs: Mapping[str, str] = field(
         default_factory=lambda: {"us-east-1": "10.10.0.0/16", "us-east-2": "10.20.0.0/16"}
     )
+    #: Availability zone IDs (the same physical zones in every account) with a private subnet, 2 to 4
+    #: per region. Pinned, so an impaired zone never reshuffles (and replaces) the subnets.
+    availability_zone_ids: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"us-east-1": ("use1-az1", "use1-az2"), "us-east-2": ("use2-az1", "use2-az2")}
+    )
     #: Reserved concurrent executions for every function (>= 1, required by policy).
     lambda_reserved_concurrency: int = 10
+    #: Memory of every function, MB (CPU scales with it).
+    lambda_memory_mb: int = 512
+    #: Timeout of the API functions (validation, status, health), seconds; below API Gateway's 29 s.
+    lambda_timeout_seconds: int = 10
+    #: Timeout of the processing function, seconds; the queue's visibility timeout is 6 times this.
+    processing_timeout_seconds: int = 30
+    #: Receives before a processing message moves to the DLQ.
+    sqs_max_receive_count: int = 5
+    #: Messages per processing invocation (more than 10 needs a batching window of at least 1 s).
+    sqs_batch_size: int = 10
+    #: Seconds the event source mapping may wait to fill a batch (0: invoke at once, lowest latency).
+    sqs_max_batching_window_seconds: int = 0
+    #: Age of the peer region's heartbeat after which the failover orchestrator counts it as failed.
+    heartbeat_stale_seconds: int = 180
     #: Days CloudWatch log groups keep data.
     log_retention_days: int = 365
     #: Consecutive failed Route 53 checks before a region counts as down.
     health_check_failure_threshold: int = 3
+    #: Period of the observability alarms, seconds (a multiple of 60: the AWS metrics used are per minute).
+    alarm_period_seconds: int = 60
+    #: Consecutive breaching periods before an observability alarm fires (detection = period x this).
+    alarm_evaluation_periods: int = 3
+    #: API Gateway p99 latency, ms, above which the (human-facing, not DNS-steering) p99 alarm breaches.
+    api_p99_latency_threshold_ms: int = 5000
+    #: Lambda ``Errors`` per period at or above which a function's error alarm breaches.
+    lambda_errors_threshold: int = 1
+    #: Lambda ``Throttles`` per period at or above which a function's throttle alarm breaches.
+    lambda_throttles_threshold: int = 1
+    #: DynamoDB throttle events / throttled requests per period at or above which a table alarm breaches.
+    dynamodb_throttles_threshold: int = 1
+    #: Age of the oldest message on a work queue, seconds, above which processing counts as stuck.
+    queue_oldest_message_age_seconds: int = 300
+    #: Age of the oldest message on a dead-letter queue, seconds, that escalates it (before SQS would drop it).
+    dlq_oldest_message_age_seconds: int = 259200
+    #: Minutes between two runs of the failover orchestrator's heartbeat / peer probe.
+    probe_interval_minutes: int = 1
+    #: Requests per second API Gateway lets through per region (every method) before answering 429.
+    #: Keep it below what the functions' reserved concurrency can serve, so overload becomes
+    #: retryable 429s at the edge instead of 5xx that count against the region's health.
+    api_throttling_rate_limit: int = 50
+    #: Requests API Gateway lets through at once above the steady rate (token bucket size).
+    api_throttling_burst_limit: int = 20
+    #: Requests one client IP may send in 5 minutes before the WAF blocks it.
+    waf_rate_limit: int = 2000
+    #: Average API latency, ms, above which a region counts as unhealthy for DNS failover.
+    api_latency_threshold_ms: int = 2000
+    #: Fraction of API requests answered 5xx above which a region counts as unhealthy for DNS failover.
+    api_5xx_rate_threshold: float = 0.05
 
     @property
     def regions(self) -> tuple[str, str]:
@@ -124,6 +173,29 @@ def _as_mapping(key: str, value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _as_zone_mapping(key: str, value: Any) -> dict[str, tuple[str, ...]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(key, value, f"must be a JSON object of region to zone ID list ({exc.msg})") from None
+    if not isinstance(value, Mapping) or not all(isinstance(v, list | tuple) for v in value.values()):
+        raise ConfigError(key, value, 'must be an object of region to zone ID list, e.g. {"us-east-1": ["use1-az1"]}')
+    return {str(k): tuple(str(z).strip() for z in v) for k, v in value.items()}
+
+
+def _as_fraction(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, value, "must be a number between 0 and 1")
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(key, value, "must be a number between 0 and 1") from None
+    if not 0 < number <= 1:
+        raise ConfigError(key, number, "must be a fraction above 0 and at most 1 (0.05 is 5%)")
+    return number
+
+
 def _as_int(key: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, value, "must be a whole number")
@@ -141,9 +213,63 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("domainName", "DOMAIN_NAME", "domain_name"),
     ("alertEmails", "ALERT_EMAILS", "alert_emails"),
     ("vpcCidrs", "VPC_CIDRS", "vpc_cidrs"),
+    ("availabilityZoneIds", "AVAILABILITY_ZONE_IDS", "availability_zone_ids"),
     ("lambdaReservedConcurrency", "LAMBDA_RESERVED_CONCURRENCY", "lambda_reserved_concurrency"),
+    ("lambdaMemoryMb", "LAMBDA_MEMORY_MB", "lambda_memory_mb"),
+    ("lambdaTimeoutSeconds", "LAMBDA_TIMEOUT_SECONDS", "lambda_timeout_seconds"),
+    ("processingTimeoutSeconds", "PROCESSING_TIMEOUT_SECONDS", "processing_timeout_seconds"),
+    ("sqsMaxReceiveCount", "SQS_MAX_RECEIVE_COUNT", "sqs_max_receive_count"),
+    ("sqsBatchSize", "SQS_BATCH_SIZE", "sqs_batch_size"),
+    ("sqsMaxBatchingWindowSeconds", "SQS_MAX_BATCHING_WINDOW_SECONDS", "sqs_max_batching_window_seconds"),
+    ("heartbeatStaleSeconds", "HEARTBEAT_STALE_SECONDS", "heartbeat_stale_seconds"),
     ("logRetentionDays", "LOG_RETENTION_DAYS", "log_retention_days"),
     ("healthCheckFailureThreshold", "HEALTH_CHECK_FAILURE_THRESHOLD", "health_check_failure_threshold"),
+    ("alarmPeriodSeconds", "ALARM_PERIOD_SECONDS", "alarm_period_seconds"),
+    ("alarmEvaluationPeriods", "ALARM_EVALUATION_PERIODS", "alarm_evaluation_periods"),
+    ("apiP99LatencyThresholdMs", "API_P99_LATENCY_THRESHOLD_MS", "api_p99_latency_threshold_ms"),
+    ("lambdaErrorsThreshold", "LAMBDA_ERRORS_THRESHOLD", "lambda_errors_threshold"),
+    ("lambdaThrottlesThreshold", "LAMBDA_THROTTLES_THRESHOLD", "lambda_throttles_threshold"),
+    ("dynamodbThrottlesThreshold", "DYNAMODB_THROTTLES_THRESHOLD", "dynamodb_throttles_threshold"),
+    ("queueOldestMessageAgeSeconds", "QUEUE_OLDEST_MESSAGE_AGE_SECONDS", "queue_oldest_message_age_seconds"),
+    ("dlqOldestMessageAgeSeconds", "DLQ_OLDEST_MESSAGE_AGE_SECONDS", "dlq_oldest_message_age_seconds"),
+    ("probeIntervalMinutes", "PROBE_INTERVAL_MINUTES", "probe_interval_minutes"),
+    ("apiThrottlingRateLimit", "API_THROTTLING_RATE_LIMIT", "api_throttling_rate_limit"),
+    ("apiThrottlingBurstLimit", "API_THROTTLING_BURST_LIMIT", "api_throttling_burst_limit"),
+    ("wafRateLimit", "WAF_RATE_LIMIT", "waf_rate_limit"),
+    ("apiLatencyThresholdMs", "API_LATENCY_THRESHOLD_MS", "api_latency_threshold_ms"),
+    ("api5xxRateThreshold", "API_5XX_RATE_THRESHOLD", "api_5xx_rate_threshold"),
+)
+
+#: Whole-number fields and the inclusive range AWS (or safety) allows, with the reason shown on error.
+INT_RANGES: Mapping[str, tuple[int, int, str]] = {
+    "lambda_memory_mb": (128, 10240, "Lambda accepts 128 to 10240 MB"),
+    "lambda_timeout_seconds": (1, 28, "must stay below API Gateway's 29 s integration timeout"),
+    # 6x this is the queue's visibility timeout, which SQS caps at 43200 s; Lambda caps at 900 s.
+    "processing_timeout_seconds": (1, 900, "Lambda accepts 1 to 900 s"),
+    "sqs_max_receive_count": (1, 1000, "SQS accepts 1 to 1000"),
+    "sqs_batch_size": (1, 10000, "SQS event source mappings accept 1 to 10000"),
+    "sqs_max_batching_window_seconds": (0, 300, "Lambda accepts 0 to 300 s"),
+    # Below two missed one-minute heartbeats a slow scheduler would look like a dead region.
+    "heartbeat_stale_seconds": (90, 3600, "below 90 s a late heartbeat looks like a failed region"),
+    # CloudWatch caps period x evaluation periods at one day; an hour keeps detection meaningful.
+    "alarm_period_seconds": (60, 3600, "CloudWatch alarm periods from 1 minute to 1 hour"),
+    "alarm_evaluation_periods": (1, 10, "1 to 10 periods keeps detection within minutes"),
+    "api_p99_latency_threshold_ms": (100, 29000, "between 100 ms and API Gateway's 29 s timeout"),
+    "lambda_errors_threshold": (1, 1_000_000, "a count of errors per period, at least 1"),
+    "lambda_throttles_threshold": (1, 1_000_000, "a count of throttles per period, at least 1"),
+    "dynamodb_throttles_threshold": (1, 1_000_000, "a count of throttle events per period, at least 1"),
+    "queue_oldest_message_age_seconds": (60, 86400, "between a minute and a day"),
+    # SQS keeps a message at most 14 days: the escalation must come before it is dropped.
+    "dlq_oldest_message_age_seconds": (3600, 1_123_200, "between an hour and 13 days, before SQS drops it"),
+    "probe_interval_minutes": (1, 10, "EventBridge schedules from 1 to 10 minutes"),
+    "api_throttling_rate_limit": (1, 10000, "API Gateway's default account limit is 10000 requests/s"),
+    "api_throttling_burst_limit": (1, 5000, "API Gateway's default account burst is 5000"),
+    "waf_rate_limit": (10, 2_000_000_000, "WAF rate-based rules accept 10 to 2000000000 per 5 minutes"),
+    # Above API Gateway's 29 s integration timeout the alarm could never fire.
+    "api_latency_threshold_ms": (100, 29000, "between 100 ms and API Gateway's 29 s timeout"),
+}
+INT_FIELDS = frozenset(
+    {"lambda_reserved_concurrency", "log_retention_days", "health_check_failure_threshold", *INT_RANGES}
 )
 
 #: Retention values CloudWatch Logs accepts.
@@ -200,8 +326,12 @@ def load_config(context: Mapping[str, Any] | None = None, environ: Mapping[str, 
             values[attr] = _as_list(value)
         elif attr == "vpc_cidrs":
             values[attr] = _as_mapping(key, value)
-        elif attr in {"lambda_reserved_concurrency", "log_retention_days", "health_check_failure_threshold"}:
+        elif attr == "availability_zone_ids":
+            values[attr] = _as_zone_mapping(key, value)
+        elif attr in INT_FIELDS:
             values[attr] = _as_int(key, value)
+        elif attr == "api_5xx_rate_threshold":
+            values[attr] = _as_fraction(key, value)
         else:
             values[attr] = _as_str(value).strip()
     config = Config(**values)
@@ -244,15 +374,39 @@ def _validate(config: Config, source: Mapping[str, str]) -> None:
         if not EMAIL_RE.match(email):
             raise ConfigError(key("alert_emails"), email, "must be an e-mail address such as oncall@example.com")
     _validate_cidrs(config, key("vpc_cidrs"))
+    _validate_zones(config, key("availability_zone_ids"))
     if not 1 <= config.lambda_reserved_concurrency <= 1000:
         raise ConfigError(
             key("lambda_reserved_concurrency"), config.lambda_reserved_concurrency, "must be between 1 and 1000"
+        )
+    for attr, (low, high, reason) in INT_RANGES.items():
+        value = getattr(config, attr)
+        if not low <= value <= high:
+            raise ConfigError(key(attr), value, f"must be between {low} and {high} ({reason})")
+    if config.sqs_batch_size > 10 and config.sqs_max_batching_window_seconds < 1:
+        raise ConfigError(
+            key("sqs_batch_size"),
+            config.sqs_batch_size,
+            "more than 10 messages per batch needs sqsMaxBatchingWindowSeconds >= 1",
         )
     if config.log_retention_days not in LOG_RETENTION_CHOICES:
         raise ConfigError(
             key("log_retention_days"),
             config.log_retention_days,
             f"must be one of the CloudWatch Logs values {LOG_RETENTION_CHOICES}",
+        )
+    if config.alarm_period_seconds % 60:
+        raise ConfigError(
+            key("alarm_period_seconds"),
+            config.alarm_period_seconds,
+            "must be a multiple of 60 (the AWS metrics alarmed on are published per minute)",
+        )
+    if config.heartbeat_stale_seconds < 3 * 60 * config.probe_interval_minutes:
+        raise ConfigError(
+            key("heartbeat_stale_seconds"),
+            config.heartbeat_stale_seconds,
+            f"must be at least 3 probe intervals ({3 * 60 * config.probe_interval_minutes} s), "
+            "so one late heartbeat never looks like a failed region",
         )
     if not 1 <= config.health_check_failure_threshold <= 10:
         raise ConfigError(
@@ -277,3 +431,16 @@ def _validate_cidrs(config: Config, key: str) -> None:
         networks.append(network)
     if networks[0].overlaps(networks[1]):
         raise ConfigError(key, dict(config.vpc_cidrs), "the regions' CIDRs must not overlap")
+
+
+def _validate_zones(config: Config, key: str) -> None:
+    for region in config.regions:
+        zones = config.availability_zone_ids.get(region)
+        if zones is None:
+            raise ConfigError(key, dict(config.availability_zone_ids), f"needs zone IDs for region {region}")
+        pattern = re.compile(rf"^{REGION_CODES[region]}-az[0-9]+$")
+        bad = [zone for zone in zones if not pattern.match(zone)]
+        if bad:
+            raise ConfigError(key, bad, f"must be zone IDs of {region}, such as {REGION_CODES[region]}-az1")
+        if len(set(zones)) != len(zones) or not 2 <= len(zones) <= 4:
+            raise ConfigError(key, list(zones), f"{region} needs 2 to 4 distinct zone IDs")

@@ -12,9 +12,11 @@ else the public registry. The chosen setting is written to a Terraform CLI confi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +148,107 @@ def validate(outdir: Path = OUTDIR) -> dict[str, dict]:
         status = "valid" if result["valid"] else "INVALID"
         print(f"{name}: {status} ({time.monotonic() - started:.1f} s)", flush=True)
     return results
+
+
+# ------------------------------------------------------------------ deploy helpers (tools/deploy.py)
+
+
+def run_json(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S, log: Path | None = None
+) -> list[dict]:
+    """Run ``terraform <args> -json`` (machine-readable UI) and return its messages.
+
+    terraform and its provider run in their own process group, killed as a whole on
+    timeout, so a hung provider cannot outlive the call. The raw output goes to ``log``
+    when given. Raises :class:`TerraformError` with the error diagnostics when it fails.
+    """
+    command = [terraform_binary(), *args, "-json"]
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            if log is not None:
+                log.write_text(stdout + stderr)
+            raise TerraformError(
+                f"terraform {' '.join(args)} in {cwd.name} timed out after {timeout} s{_log_hint(log)}"
+            ) from None
+    if log is not None:
+        log.write_text(stdout + stderr)
+    messages = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    if process.returncode != 0:
+        errors = [
+            f"{m['diagnostic'].get('summary', '')}: {m['diagnostic'].get('detail', '')}".strip(": ")
+            + (f" ({m['diagnostic']['address']})" if m["diagnostic"].get("address") else "")
+            for m in messages
+            if m.get("type") == "diagnostic" and m["diagnostic"].get("severity") == "error"
+        ]
+        detail = "\n".join(errors) or stderr.strip() or stdout.strip()[-2000:]
+        raise TerraformError(f"terraform {' '.join(args)} in {cwd.name} failed:\n{detail}{_log_hint(log)}")
+    return messages
+
+
+def _log_hint(log: Path | None) -> str:
+    return f"\n(full output: {log})" if log is not None else ""
+
+
+def change_summary(messages: Sequence[dict]) -> dict[str, int]:
+    """``{"add", "change", "import", "remove"}`` counts of the last change summary in ``-json`` output."""
+    summaries = [m["changes"] for m in messages if m.get("type") == "change_summary"]
+    return summaries[-1] if summaries else {"add": 0, "change": 0, "import": 0, "remove": 0}
+
+
+def init(
+    stack_dir: Path, env: Mapping[str, str], backend_config: Sequence[str] = (), timeout: int = TERRAFORM_TIMEOUT_S
+) -> None:
+    """``terraform init -reconfigure`` with ``-backend-config`` entries (``key=value`` or a file path)."""
+    args = ["init", "-input=false", "-no-color", "-reconfigure"]
+    args += [f"-backend-config={entry}" for entry in backend_config]
+    run(args, stack_dir, env, timeout)
+
+
+def apply(stack_dir: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S, log: Path | None = None) -> dict:
+    """``terraform apply -auto-approve``; the change summary."""
+    return change_summary(run_json(["apply", "-auto-approve", "-input=false"], stack_dir, env, timeout, log))
+
+
+def destroy(
+    stack_dir: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S, log: Path | None = None
+) -> dict:
+    """``terraform destroy -auto-approve``; the change summary."""
+    return change_summary(run_json(["destroy", "-auto-approve", "-input=false"], stack_dir, env, timeout, log))
+
+
+def plan(
+    stack_dir: Path, env: Mapping[str, str], out: Path, timeout: int = TERRAFORM_TIMEOUT_S, log: Path | None = None
+) -> dict:
+    """``terraform plan -out <out>`` (a binary plan); the change summary."""
+    return change_summary(run_json(["plan", "-input=false", f"-out={out}"], stack_dir, env, timeout, log))
+
+
+def show_json(stack_dir: Path, env: Mapping[str, str], plan_file: Path, timeout: int = TERRAFORM_TIMEOUT_S) -> dict:
+    """``terraform show -json <plan_file>``: the plan as JSON (resource_changes, replace_paths, ...)."""
+    return json.loads(run(["show", "-json", "-no-color", str(plan_file)], stack_dir, env, timeout))
+
+
+def outputs(stack_dir: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S) -> dict:
+    """``terraform output -json``: name -> ``{"value", "type", "sensitive"}``."""
+    return json.loads(run(["output", "-json", "-no-color"], stack_dir, env, timeout) or "{}")
+
+
+def state_addresses(stack_dir: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S) -> list[str]:
+    """``terraform state list``: the addresses the stack's state holds (empty before the first apply)."""
+    return run(["state", "list", "-no-color"], stack_dir, env, timeout).split()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,9 @@ NAME_LIMITS: dict[tuple[str, str], int] = {
 
 #: Attributes that are DNS names, not resource names: they follow the domain, not the suffix rule.
 DNS_NAMES = {("aws_route53_zone", "name"), ("aws_route53_record", "name")}
+#: Names scoped inside their parent resource that AWS restricts to letters and digits, so they cannot
+#: carry "-<suffix>": an API Gateway model name is unique per REST API, which is already suffixed.
+SCOPED_ALPHANUMERIC_NAMES = {("aws_api_gateway_model", "name")}
 
 
 def named_values(app: Synthesized):
@@ -63,4 +66,7 @@ def test_every_name_ends_with_the_suffix(synth_longest: Synthesized) -> None:
     names = list(named_values(synth_longest))
     assert names
     for resource, attribute, value in names:
+        if (resource.type, attribute) in SCOPED_ALPHANUMERIC_NAMES:
+            assert value.isalnum(), f"{resource.address}.{attribute}={value!r} must be alphanumeric"
+            continue
         assert value.endswith(f"-{LONGEST_SUFFIX}"), f"{resource.address}.{attribute}={value!r}"

@@ -1,0 +1,225 @@
+"""Turn an API Gateway (REST v1, proxy) event into a checked payment request, or a 400.
+
+Pure functions, no AWS: the validation handler calls :func:`parse` first, so nothing
+is read or written for a request that is rejected here. Error messages name the field
+and the rule, never the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from payments_common.models import PaymentRequest
+from payments_common.pan import contains_pan, find_pan_field
+
+#: Largest accepted body, in bytes (after base64 decoding).
+MAX_BODY_BYTES = 16 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}\Z")
+#: Namespace of payment ids: uuid5(namespace, merchant_id + "\n" + idempotency key).
+PAYMENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-6a43-5b8e-9c51-8a2f0d7e4b19")
+_FIELD_ORDER = ("amount", "currency", "merchant_id", "card_token")
+
+
+class RequestError(Exception):
+    """The request is wrong; the client must change it. Becomes a 4xx JSON answer."""
+
+    def __init__(self, code: str, message: str, field: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {message}")
+        self.code, self.message, self.field, self.status = code, message, field, status
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A request that passed every check."""
+
+    idempotency_key: str
+    payment: PaymentRequest
+
+    @property
+    def payment_id(self) -> str:
+        """Deterministic id: the same merchant and key give the same payment, in any region."""
+        return payment_id(self.payment.merchant_id, self.idempotency_key)
+
+    @property
+    def request_hash(self) -> str:
+        """SHA-256 of the canonical request, stored with the payment to spot a reused key."""
+        return request_hash(self.payment.canonical())
+
+    def idempotency_data(self) -> dict[str, Any]:
+        """What Powertools idempotency hashes: the key, and the request for payload validation."""
+        return {"idempotency_key": self.idempotency_key, "request": self.payment.canonical()}
+
+
+def payment_id(merchant_id: str, idempotency_key: str) -> str:
+    """``uuid5`` of merchant id and idempotency key."""
+    return str(uuid.uuid5(PAYMENT_ID_NAMESPACE, f"{merchant_id}\n{idempotency_key}"))
+
+
+def request_hash(canonical: dict[str, str]) -> str:
+    """SHA-256 hex of the canonical request's sorted JSON."""
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _header_values(event: dict[str, Any], name: str) -> list[Any]:
+    """Every value of header ``name`` (any case) in ``headers`` and ``multiValueHeaders``."""
+    wanted = name.lower()
+    values: list[Any] = []
+    headers = event.get("headers")
+    if isinstance(headers, dict):
+        values.extend(v for k, v in headers.items() if isinstance(k, str) and k.lower() == wanted)
+    multi = event.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        for key, items in multi.items():
+            if isinstance(key, str) and key.lower() == wanted:
+                values.extend(items if isinstance(items, list) else [items])
+    return values
+
+
+def idempotency_key(event: dict[str, Any]) -> str:
+    """The one ``Idempotency-Key`` value: 1-255 visible ASCII characters, not a card number."""
+    values = _header_values(event, IDEMPOTENCY_HEADER)
+    if not values:
+        raise RequestError("missing_idempotency_key", "the Idempotency-Key header is required", IDEMPOTENCY_HEADER)
+    if any(not isinstance(v, str) for v in values) or len(set(values)) != 1:
+        raise RequestError("invalid_idempotency_key", "send exactly one Idempotency-Key value", IDEMPOTENCY_HEADER)
+    key = values[0]
+    if not _KEY_RE.match(key):
+        raise RequestError(
+            "invalid_idempotency_key", "must be 1 to 255 visible ASCII characters, e.g. a UUID", IDEMPOTENCY_HEADER
+        )
+    if contains_pan(key):
+        raise RequestError("card_number_detected", "must not contain a card number", IDEMPOTENCY_HEADER)
+    return key
+
+
+def body_text(event: dict[str, Any]) -> str:
+    """The body as text, at most :data:`MAX_BODY_BYTES` bytes of UTF-8."""
+    body = event.get("body")
+    if body is None or body == "":
+        raise RequestError("missing_body", "a JSON body is required", "body")
+    if not isinstance(body, str):
+        raise RequestError("invalid_body", "the body must be text", "body")
+    raw: bytes
+    if event.get("isBase64Encoded") is True:
+        if len(body) > (MAX_BODY_BYTES // 3 + 1) * 4:
+            raise RequestError("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", "body")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError("invalid_body", "the body is not valid base64", "body") from None
+    else:
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", "body")
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError("invalid_body", "the body must be UTF-8 text", "body") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", "body")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError("invalid_body", "the body must be UTF-8 text", "body") from None
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json(text: str) -> dict[str, Any]:
+    """A JSON object, numbers as ``Decimal`` (exact), no NaN/Infinity, no duplicate keys."""
+    try:
+        document = json.loads(
+            text, parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+        )
+    except _DuplicateKeyError:
+        if contains_pan(text):
+            raise RequestError("card_number_detected", "send a card token, never a card number", "body") from None
+        raise RequestError("duplicate_field", "a field appears more than once", "body") from None
+    except (ValueError, RecursionError):
+        if contains_pan(text):
+            raise RequestError("card_number_detected", "send a card token, never a card number", "body") from None
+        raise RequestError("malformed_json", "the body is not valid JSON", "body") from None
+    pan_field = find_pan_field(document)
+    if pan_field is None and contains_pan(text):
+        pan_field = "body"
+    if pan_field is not None:
+        raise RequestError("card_number_detected", "send a card token, never a card number", pan_field)
+    if not isinstance(document, dict):
+        raise RequestError("invalid_body", "the body must be a JSON object", "body")
+    return document
+
+
+_MESSAGES = {
+    "missing": ("missing_field", "is required"),
+    "extra_forbidden": ("unknown_field", "is not an accepted field"),
+    "string_type": ("invalid_type", "must be a string"),
+    "string_pattern_mismatch": ("invalid_format", "has an invalid format"),
+}
+
+
+def _first_error(error: ValidationError) -> RequestError:
+    """The first problem, in field order, as a :class:`RequestError` without the input value."""
+    details = error.errors(include_url=False, include_input=False, include_context=False)
+
+    def order(detail: dict[str, Any]) -> int:
+        field = str(detail["loc"][0]) if detail["loc"] else ""
+        return _FIELD_ORDER.index(field) if field in _FIELD_ORDER else len(_FIELD_ORDER)
+
+    detail = min(details, key=order)
+    field = str(detail["loc"][0]) if detail["loc"] else "body"
+    if field not in _FIELD_ORDER and not (0 < len(field) <= 64 and field.isprintable()):
+        field = "body"  # an unknown field whose name is not worth echoing back
+    code, message = _MESSAGES.get(detail["type"], (detail["type"], detail["msg"]))
+    if field == "merchant_id" and code == "invalid_format":
+        message = "must be 1-64 letters, digits, '_' or '-'"
+    elif field == "card_token" and code == "invalid_format":
+        message = "must be a card token such as tok_abc123 (never a card number)"
+    return RequestError(code, message, field)
+
+
+def payment(document: dict[str, Any]) -> PaymentRequest:
+    """The body as a :class:`PaymentRequest`, with the currency's minor units enforced."""
+    try:
+        request = PaymentRequest.model_validate(document)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    exponent = request.amount.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > request.minor_units:
+        raise RequestError(
+            "amount_precision", f"{request.currency} allows at most {request.minor_units} decimal places", "amount"
+        )
+    return request
+
+
+def parse(event: Any) -> ParsedRequest:
+    """Every check of ``POST /payments``, in order: header, size, JSON, card numbers, fields."""
+    if not isinstance(event, dict):
+        raise RequestError("invalid_request", "not an API Gateway proxy event", "body")
+    key = idempotency_key(event)
+    document = parse_json(body_text(event))
+    return ParsedRequest(idempotency_key=key, payment=payment(document))

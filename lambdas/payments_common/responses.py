@@ -1,0 +1,40 @@
+"""API Gateway (REST, proxy integration) responses: JSON body, no caching, never a stack trace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Seconds a client should wait before retrying a 503 (fenced region or transient failure).
+RETRY_AFTER_SECONDS = 5
+
+_BASE_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A proxy-integration response with a JSON body."""
+    return {
+        "statusCode": status,
+        "headers": {**_BASE_HEADERS, **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
+        "isBase64Encoded": False,
+    }
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """``{"error": code, "message": ..., "field": ...}``; ``field`` names what was wrong."""
+    body: dict[str, Any] = {"error": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return json_response(status, body)
+
+
+def unavailable(code: str, message: str, retry_after: int = RETRY_AFTER_SECONDS) -> dict[str, Any]:
+    """503 with ``Retry-After``: the client may retry the same request (same idempotency key)."""
+    response = error(503, code, message)
+    response["headers"]["Retry-After"] = str(retry_after)
+    return response

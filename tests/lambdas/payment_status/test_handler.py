@@ -1,0 +1,67 @@
+"""GET /payments/{id}: 200 with a masked token, 404, 400, 503 when DynamoDB fails."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.lambdas.conftest import PRIMARY, TRANSACTIONS, VALID_BODY, Aws, FakeContext, api_event, load_handler
+
+
+@pytest.fixture
+def status_fn(aws: Aws) -> ModuleType:
+    return load_handler("payment_status", PRIMARY)
+
+
+def get(module: ModuleType, context: FakeContext, params: Any) -> tuple[int, dict[str, Any]]:
+    event = {"resource": "/payments/{id}", "httpMethod": "GET", "pathParameters": params, "headers": {}}
+    response = module.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_known_payment_with_masked_token(status_fn: ModuleType, aws: Aws, context: FakeContext) -> None:
+    created = load_handler("payment_validation", PRIMARY).handler(api_event(), context)
+    payment_id = json.loads(created["body"])["payment_id"]
+    status, body = get(status_fn, context, {"id": payment_id})
+    assert status == 200
+    assert body["payment_id"] == payment_id
+    assert (body["status"], body["amount"], body["currency"], body["version"]) == ("PENDING", "10.50", "USD", 1)
+    token = VALID_BODY["card_token"]
+    assert body["card_token"] == "*" * (len(token) - 4) + token[-4:]
+    assert token not in json.dumps(body)
+    assert "request_hash" not in body
+
+
+def test_unknown_payment_is_404(status_fn: ModuleType, aws: Aws, context: FakeContext) -> None:
+    status, body = get(status_fn, context, {"id": "00000000-0000-4000-8000-000000000000"})
+    assert (status, body["error"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"id": "not-a-uuid"},
+        {"id": "00000000-0000-4000-8000-00000000000G"},
+        {"id": "ABCDEF00-0000-4000-8000-000000000000"},
+        {"id": 5},
+        {},
+        None,
+    ],
+)
+def test_malformed_id_is_400(status_fn: ModuleType, aws: Aws, context: FakeContext, params: Any) -> None:
+    status, body = get(status_fn, context, params)
+    assert (status, body["field"]) == (400, "id")
+
+
+def test_dynamodb_failure_is_503(status_fn: ModuleType, aws: Aws, context: FakeContext) -> None:
+    aws.dynamodb[PRIMARY].delete_table(TableName=TRANSACTIONS)
+    status, body = get(status_fn, context, {"id": "00000000-0000-4000-8000-000000000000"})
+    assert (status, body["error"]) == (503, "temporarily_unavailable")
+
+
+@pytest.mark.parametrize(("token", "masked"), [("tok_abcdefgh", "********efgh"), ("abc", "abc")])
+def test_mask_token(status_fn: ModuleType, token: str, masked: str) -> None:
+    assert status_fn.mask_token(token) == masked
