@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup layer synth validate scan test lint clean
+.PHONY: help setup layer synth validate scan test lint clean bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: setup ## ruff over the whole repository
 test: setup lint layer ## The whole test suite (what CI runs): lint, pytest, then the policy scan
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory scan
+
+bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO (reports/bench.json)
+	$(PY) benchmarks/bench.py
 
 clean: ## Remove generated output (cdktf.out, reports, staged Lambda code); keeps .venv, node_modules, the layer
 	rm -rf cdktf.out reports .pytest_cache build/lambda

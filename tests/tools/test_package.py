@@ -295,3 +295,15 @@ def test_the_built_layer_holds_powertools_and_pydantic_for_python_3_11_x86_64() 
     assert list((python / "pydantic_core").glob("*.cpython-311-x86_64-linux-gnu.so"))
     assert not (python / "boto3").exists()
     print(f"powertools layer: {layer.files} files, {layer.size} B unzipped")
+
+
+def test_the_built_layer_ships_unchecked_hash_bytecode_for_every_module() -> None:
+    # /opt is read-only in Lambda: without shipped bytecode every cold start compiles the layer.
+    python = built_layer().path / "python"
+    sources = [p for p in python.rglob("*.py") if "__pycache__" not in p.parts]
+    assert sources
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-311.pyc"
+        assert pyc.is_file(), f"no bytecode for {source.relative_to(python)}"
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{pyc.relative_to(python)}: flags {flags:#b}, want unchecked-hash (PEP 552)"
