@@ -11,7 +11,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup layer synth validate scan test lint clean bench
+.PHONY: help setup layer synth validate scan test lint clean bench deploy-local destroy-local plan
+
+# KEEP=1: deploy-local leaves the deployment and the emulator running; destroy-local leaves the emulator running.
+KEEP ?=
+# TARGET=aws: make plan against your AWS account (your credentials) instead of the local emulator.
+TARGET ?= emulator
+keep_flag = $(if $(filter 1 yes true,$(KEEP)),--keep)
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +52,15 @@ lint: setup ## ruff over the whole repository
 test: setup lint layer ## The whole test suite (what CI runs): lint, pytest, then the policy scan
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory scan
+
+deploy-local: synth ## Deploy every stack to a local AWS emulator (moto), print the outputs, destroy; KEEP=1 keeps it all running
+	$(PY) -m tools.deploy deploy-local $(keep_flag)
+
+destroy-local: setup ## Destroy the kept local deployment in reverse order, check nothing is left, stop the emulator (KEEP=1: leave it up)
+	$(PY) -m tools.deploy destroy-local $(keep_flag)
+
+plan: synth ## Plan every stack against the kept emulator (TARGET=aws: your account); review reports/plan/summary.md
+	$(PY) -m tools.deploy plan --target $(TARGET)
 
 bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO (reports/bench.json)
 	$(PY) benchmarks/bench.py

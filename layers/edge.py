@@ -314,7 +314,11 @@ class EdgeStack(LayerStack):
             options=AcmCertificateOptions(certificate_transparency_logging_preference="ENABLED"),
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
-        validation_options = TerraformIterator.from_complex_list(certificate.domain_validation_options, "domain_name")
+        # Iterate the set itself, keyed by domain name: `tolist()` (what from_complex_list emits) makes
+        # the for_each keys unknown until apply, and Terraform refuses to plan the records.
+        by_domain = f"${{{{ for dvo in {certificate.terraform_resource_type}.{certificate.friendly_unique_id}"
+        by_domain += ".domain_validation_options : dvo.domain_name => dvo }}"
+        validation_options = TerraformIterator.from_map(Token.as_any_map(by_domain))
         records = Route53Record(
             self,
             "certificate-validation-record",

@@ -278,11 +278,13 @@ def _log_dir(deployment: Deployment, target: Target, action: str) -> Path:
 _INIT_LOCK = threading.Lock()
 
 
-def init_stack(deployment: Deployment, target: Target, stack: Stack, timeout: int = STACK_TIMEOUT_S) -> dict[str, str]:
+def init_stack(
+    deployment: Deployment, target: Target, stack: Stack, timeout: int = STACK_TIMEOUT_S, log: Path | None = None
+) -> dict[str, str]:
     """``terraform init`` of one stack for ``target`` (one init at a time); return the environment to use with it."""
     env = target.env(stack)
     with _INIT_LOCK:
-        terraform.init(stack.directory, env, target.backend_config(stack, deployment.suffix), timeout)
+        terraform.init(stack.directory, env, target.backend_config(stack, deployment.suffix), timeout, log)
     return env
 
 
@@ -376,7 +378,7 @@ def deploy(
 
     def apply(stack: Stack) -> str:
         started = time.monotonic()
-        env = init_stack(deployment, target, stack, timeout)
+        env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
         changes = terraform.apply(stack.directory, env, timeout, log=logs / f"{stack.name}.log")
         outputs = terraform.outputs(stack.directory, env, timeout)
         seconds = time.monotonic() - started
@@ -414,7 +416,7 @@ def destroy(
         local_state = stack.backend_type == "local" and target.endpoint is not None
         if local_state and not target.bootstrap_state(stack, deployment.suffix).exists():
             return "no state, nothing to destroy"
-        env = init_stack(deployment, target, stack, timeout)
+        env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
         changes = terraform.destroy(stack.directory, env, timeout, log=logs / f"{stack.name}.log")
         seconds = time.monotonic() - started
         with lock:

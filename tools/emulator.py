@@ -36,10 +36,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -290,8 +291,13 @@ def serve(host: str, port: int, port_file: Path | None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    app = DomainDispatcherApplication(create_backend_app)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(
+        host,
+        port,
+        serialized(DomainDispatcherApplication(create_backend_app)),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
     actual_port = server.server_address[1]
     if port_file is not None:
         port_file.write_text(str(actual_port))
@@ -304,6 +310,22 @@ def serve(host: str, port: int, port_file: Path | None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     server.server_close()
+
+
+def serialized(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+    """The WSGI ``app``, one request at a time.
+
+    moto's backends are plain dicts and lists, not written for concurrent writers; several
+    terraform processes at once (two suffixes, two regions) must not interleave inside them.
+    Connections are still accepted by threads, so a slow request only delays the others.
+    """
+    lock = threading.Lock()
+
+    def handle(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return handle
 
 
 def _moto_version() -> str:

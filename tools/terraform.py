@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from layers.config import BOOTSTRAP, LAYER_ORDER, load_config
 
@@ -188,14 +189,20 @@ def run_json(
     messages = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     if process.returncode != 0:
         errors = [
-            f"{m['diagnostic'].get('summary', '')}: {m['diagnostic'].get('detail', '')}".strip(": ")
-            + (f" ({m['diagnostic']['address']})" if m["diagnostic"].get("address") else "")
+            _diagnostic(m["diagnostic"])
             for m in messages
             if m.get("type") == "diagnostic" and m["diagnostic"].get("severity") == "error"
         ]
         detail = "\n".join(errors) or stderr.strip() or stdout.strip()[-2000:]
         raise TerraformError(f"terraform {' '.join(args)} in {cwd.name} failed:\n{detail}{_log_hint(log)}")
     return messages
+
+
+def _diagnostic(diagnostic: Mapping[str, Any]) -> str:
+    """One error of ``-json`` output: where (resource address or configuration block), summary, detail."""
+    where = diagnostic.get("address") or (diagnostic.get("snippet") or {}).get("context") or ""
+    text = f"{diagnostic.get('summary', '')}: {diagnostic.get('detail', '')}".strip(": ")
+    return f"[{where}] {text}" if where else text
 
 
 def _log_hint(log: Path | None) -> str:
@@ -209,12 +216,18 @@ def change_summary(messages: Sequence[dict]) -> dict[str, int]:
 
 
 def init(
-    stack_dir: Path, env: Mapping[str, str], backend_config: Sequence[str] = (), timeout: int = TERRAFORM_TIMEOUT_S
+    stack_dir: Path,
+    env: Mapping[str, str],
+    backend_config: Sequence[str] = (),
+    timeout: int = TERRAFORM_TIMEOUT_S,
+    log: Path | None = None,
 ) -> None:
     """``terraform init -reconfigure`` with ``-backend-config`` entries (``key=value`` or a file path)."""
     args = ["init", "-input=false", "-no-color", "-reconfigure"]
     args += [f"-backend-config={entry}" for entry in backend_config]
-    run(args, stack_dir, env, timeout)
+    output = run(args, stack_dir, env, timeout)
+    if log is not None:
+        log.write_text(output)
 
 
 def apply(stack_dir: Path, env: Mapping[str, str], timeout: int = TERRAFORM_TIMEOUT_S, log: Path | None = None) -> dict:
