@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import main
 from layers.config import MAX_SUFFIX_LENGTH
 from tests.synthesized import Synthesized
+from tools.emulator import Emulator
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -41,3 +43,13 @@ def validated(synth: Synthesized) -> dict[str, dict]:
     from tools.terraform import validate
 
     return validate(synth.outdir)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A local emulator (moto server with the extensions) for one test module."""
+    server = Emulator(tmp_path_factory.mktemp("emulator") / "emulator.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -23,6 +23,9 @@ Extensions (moto 5.2.5 gaps, each found against the Terraform AWS provider 5.100
 - Route 53 ``CLOUDWATCH_METRIC`` health checks: the alarm is dropped and endpoint-only
   settings are returned, so every plan replaces the check.
 - EC2 security group rules to a prefix list or a security group: the description is dropped.
+- IAM enforcement (once switched on) checks most services against resource ``*`` only, with the
+  operation's name as the action: :mod:`tools.emulator_iam` checks DynamoDB, SQS, SNS, KMS, Lambda
+  and CloudWatch calls against the resource ARNs (and IAM actions) AWS evaluates.
 """
 
 from __future__ import annotations
@@ -101,9 +104,12 @@ def client_env(endpoint: str, region: str, environ: Mapping[str, str] | None = N
     return env
 
 
-def _http(method: str, url: str, timeout: float = 5.0) -> int:
+def _http(method: str, url: str, timeout: float = 5.0, body: bytes = b"") -> int:
     """Status code of one request to the emulator (raises ``OSError`` when nothing answers)."""
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)  # noqa: S310
+    # text/plain: with urllib's default (a form), the server would parse the body away.
+    request = urllib.request.Request(  # noqa: S310
+        url, method=method, data=body if method == "POST" else None, headers={"Content-Type": "text/plain"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http://127.0.0.1 only)
             return int(response.status)
@@ -185,6 +191,17 @@ class Emulator:
         status = _http("POST", f"{self.endpoint}/moto-api/reset")
         if status != 200:
             raise EmulatorError(f"reset answered {status}")
+
+    def enforce_iam(self, enforce: bool = True) -> None:
+        """Switch IAM enforcement on (every later call is checked against its caller's policies) or off.
+
+        Off is moto's default. On, a call needs credentials moto knows (an IAM user's access key, or
+        ``AssumeRole`` credentials obtained while enforcement was off or allowed by policy).
+        """
+        body = b"0" if enforce else b"inf"
+        status = _http("POST", f"{self.endpoint}/moto-api/reset-auth", body=body)
+        if status != 200:
+            raise EmulatorError(f"reset-auth answered {status}")
 
     def stop(self) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL after a grace period."""
@@ -355,6 +372,7 @@ def install_extensions() -> None:
         _lambda_dead_letter_config,
         _route53_health_checks,
         _ec2_security_group_rule_descriptions,
+        _iam_resource_checks,
     ):
         extension()
         _INSTALLED.append(extension.__name__.lstrip("_"))
@@ -804,6 +822,13 @@ def _s3_bucket_policy_conditions() -> None:
         return result
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _iam_resource_checks() -> None:
+    """IAM enforcement against the resource ARN each call touches (:mod:`tools.emulator_iam`)."""
+    from tools import emulator_iam
+
+    emulator_iam.install()
 
 
 # ------------------------------------------------------------------------- command line

@@ -53,15 +53,6 @@ class Deployed:
     applied: Report
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = Emulator(tmp_path_factory.mktemp("emulator") / "emulator.log").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(autouse=True)
 def emulator_log(emulator: Emulator) -> Iterator[None]:
     """Print the emulator's failed requests at teardown: pytest shows them with a failing test."""

@@ -27,15 +27,6 @@ PRIMARY, SECONDARY = "us-east-1", "us-east-2"
 Client = Callable[[str, str], Any]
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = Emulator(tmp_path_factory.mktemp("emulator") / "emulator.log").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def aws(emulator: Emulator) -> Iterator[Client]:
     """boto3 clients of the emulator; every test starts from an empty emulator.

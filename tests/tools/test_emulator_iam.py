@@ -1,0 +1,313 @@
+"""IAM enforcement against resource ARNs (tools/emulator_iam.py), over HTTP like the deployed functions.
+
+Each test grants a role one action on one resource, switches enforcement on, and checks both
+directions: the granted (action, resource) works, the same action on a sibling resource is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tools.emulator import ACCOUNT_ID, Emulator
+from tools.emulator_iam import dynamodb_targets, lambda_targets
+
+REGION = "us-east-1"
+Client = Callable[..., Any]
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+@pytest.fixture
+def admin(emulator: Emulator) -> Iterator[Client]:
+    """Clients with the emulator's test credentials (enforcement off while resources are made)."""
+    emulator.enforce_iam(False)
+    emulator.reset()
+
+    def client(service: str, **credentials: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=emulator.endpoint,
+            aws_access_key_id=credentials.get("aws_access_key_id", "testing"),
+            aws_secret_access_key=credentials.get("aws_secret_access_key", "testing"),
+            aws_session_token=credentials.get("aws_session_token"),
+        )
+
+    yield client
+    emulator.enforce_iam(False)
+    print(f"--- emulator log (failed requests) ---\n{emulator.log_tail()}")
+
+
+def role_clients(emulator: Emulator, admin: Client, statements: list[dict[str, Any]]) -> Client:
+    """Clients of a role with exactly ``statements``, with enforcement switched on."""
+    iam = admin("iam")
+    name = f"probe-{len(statements)}-{abs(hash(json.dumps(statements, sort_keys=True))) % 10**8}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="inline",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    credentials = admin("sts").assume_role(RoleArn=arn, RoleSessionName="drill")["Credentials"]
+    emulator.enforce_iam(True)
+
+    def client(service: str) -> Any:
+        return admin(
+            service,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return client
+
+
+def allow(action: str | list[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+
+def denied(call: Callable[[], object]) -> bool:
+    """Whether ``call`` is refused as AWS refuses an unauthorized call (the code AWS uses for the service)."""
+    with pytest.raises(ClientError) as raised:
+        call()
+    return raised.value.response["Error"]["Code"] in {"AccessDenied", "AccessDeniedException"}
+
+
+def table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def make_table(admin: Client, name: str) -> None:
+    admin("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+# ------------------------------------------------------------------------------ DynamoDB
+
+
+def test_dynamodb_calls_are_checked_against_the_table_they_touch(emulator: Emulator, admin: Client) -> None:
+    make_table(admin, "mine")
+    make_table(admin, "theirs")
+    role = role_clients(emulator, admin, [allow(["dynamodb:GetItem", "dynamodb:PutItem"], table_arn("mine"))])
+    dynamodb = role("dynamodb")
+    dynamodb.put_item(TableName="mine", Item={"pk": {"S": "a"}})
+    assert dynamodb.get_item(TableName="mine", Key={"pk": {"S": "a"}})["Item"]["pk"]["S"] == "a"
+    assert denied(lambda: dynamodb.put_item(TableName="theirs", Item={"pk": {"S": "a"}}))
+    assert denied(lambda: dynamodb.get_item(TableName="theirs", Key={"pk": {"S": "a"}}))
+    assert denied(lambda: dynamodb.delete_item(TableName="mine", Key={"pk": {"S": "a"}}))
+
+
+def test_an_index_query_needs_the_index_arn(emulator: Emulator, admin: Client) -> None:
+    make_table(admin, "mine")
+    role = role_clients(emulator, admin, [allow("dynamodb:Query", table_arn("mine") + "/index/by-g")])
+    dynamodb = role("dynamodb")
+    query = {"KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "x"}}}
+    assert dynamodb.query(TableName="mine", IndexName="by-g", **query)["Count"] == 0
+    assert denied(
+        lambda: dynamodb.query(
+            TableName="mine",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "x"}},
+        )
+    )
+
+
+def test_transact_write_items_needs_each_items_own_action_on_its_table(emulator: Emulator, admin: Client) -> None:
+    make_table(admin, "mine")
+    make_table(admin, "control")
+    admin("dynamodb").put_item(TableName="control", Item={"pk": {"S": "lease"}})
+    role = role_clients(
+        emulator,
+        admin,
+        [allow("dynamodb:PutItem", table_arn("mine")), allow("dynamodb:ConditionCheckItem", table_arn("control"))],
+    )
+    dynamodb = role("dynamodb")
+    check = {
+        "ConditionCheck": {
+            "TableName": "control",
+            "Key": {"pk": {"S": "lease"}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
+    dynamodb.transact_write_items(TransactItems=[check, {"Put": {"TableName": "mine", "Item": {"pk": {"S": "p"}}}}])
+    # The same transaction with a put into the control table: PutItem on control is not granted.
+    assert denied(
+        lambda: dynamodb.transact_write_items(
+            TransactItems=[check, {"Put": {"TableName": "control", "Item": {"pk": {"S": "x"}}}}]
+        )
+    )
+    # TransactWriteItems itself is not an action a policy needs (AWS has no such IAM action).
+    assert dynamodb_targets(FakeResponse({"TransactItems": [check]}), "TransactWriteItems") == [
+        ("dynamodb:ConditionCheckItem", table_arn("control"))
+    ]
+
+
+def test_a_batch_is_checked_on_every_table_in_it(emulator: Emulator, admin: Client) -> None:
+    make_table(admin, "mine")
+    make_table(admin, "theirs")
+    role = role_clients(emulator, admin, [allow("dynamodb:BatchWriteItem", table_arn("mine"))])
+    dynamodb = role("dynamodb")
+    put = {"PutRequest": {"Item": {"pk": {"S": "a"}}}}
+    dynamodb.batch_write_item(RequestItems={"mine": [put]})
+    assert denied(lambda: dynamodb.batch_write_item(RequestItems={"mine": [put], "theirs": [put]}))
+
+
+# ------------------------------------------------------------------------------ SQS, SNS, KMS
+
+
+def make_key(admin: Client) -> str:
+    return admin("kms").create_key(Description="k")["KeyMetadata"]["Arn"]
+
+
+def test_sending_to_an_encrypted_queue_needs_the_queue_and_its_key(emulator: Emulator, admin: Client) -> None:
+    key = make_key(admin)
+    sqs = admin("sqs")
+    mine = sqs.create_queue(QueueName="mine", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    theirs = sqs.create_queue(QueueName="theirs")["QueueUrl"]
+    mine_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:mine"
+    granted = role_clients(
+        emulator, admin, [allow("sqs:SendMessage", mine_arn), allow(["kms:GenerateDataKey", "kms:Decrypt"], key)]
+    )("sqs")
+    granted.send_message(QueueUrl=mine, MessageBody="{}")
+    assert denied(lambda: granted.send_message(QueueUrl=theirs, MessageBody="{}"))
+    assert denied(lambda: granted.receive_message(QueueUrl=mine))
+
+    emulator.enforce_iam(False)
+    keyless = role_clients(emulator, admin, [allow("sqs:SendMessage", mine_arn)])("sqs")
+    assert denied(lambda: keyless.send_message(QueueUrl=mine, MessageBody="{}"))
+
+
+def test_publishing_needs_the_topic_and_the_key_of_an_encrypted_topic(emulator: Emulator, admin: Client) -> None:
+    key = make_key(admin)
+    sns = admin("sns")
+    mine = sns.create_topic(Name="mine", Attributes={"KmsMasterKeyId": key})["TopicArn"]
+    theirs = sns.create_topic(Name="theirs")["TopicArn"]
+    granted = role_clients(
+        emulator, admin, [allow("sns:Publish", mine), allow(["kms:GenerateDataKey", "kms:Decrypt"], key)]
+    )("sns")
+    granted.publish(TopicArn=mine, Message="m")
+    assert denied(lambda: granted.publish(TopicArn=theirs, Message="m"))
+
+    emulator.enforce_iam(False)
+    keyless = role_clients(emulator, admin, [allow("sns:Publish", mine)])("sns")
+    assert denied(lambda: keyless.publish(TopicArn=mine, Message="m"))
+
+
+def test_kms_calls_are_checked_against_the_key_also_through_an_alias(emulator: Emulator, admin: Client) -> None:
+    key, other = make_key(admin), make_key(admin)
+    admin("kms").create_alias(AliasName="alias/mine", TargetKeyId=key)
+    kms = role_clients(emulator, admin, [allow(["kms:GenerateDataKey", "kms:Decrypt"], key)])("kms")
+    blob = kms.generate_data_key(KeyId="alias/mine", KeySpec="AES_256")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["KeyId"].endswith(key.split("/")[-1])
+    assert denied(lambda: kms.generate_data_key(KeyId=other, KeySpec="AES_256"))
+
+
+# ------------------------------------------------------------------------------ Lambda, CloudWatch
+
+
+def zipped() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_lambda_calls_are_checked_against_the_function_and_the_mapping(emulator: Emulator, admin: Client) -> None:
+    role_arn = admin("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    lam = admin("lambda")
+    for name in ("mine", "theirs"):
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler="handler.handler",
+            Code={"ZipFile": zipped()},
+        )
+    queue = admin("sqs").create_queue(QueueName="work")["QueueUrl"]
+    queue_arn = admin("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="mine")["UUID"]
+    prefix = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}"
+    granted = role_clients(
+        emulator,
+        admin,
+        [
+            allow("lambda:GetFunctionConfiguration", f"{prefix}:function:mine"),
+            allow("lambda:UpdateEventSourceMapping", f"{prefix}:event-source-mapping:{uuid}"),
+            allow("lambda:ListEventSourceMappings", "*"),
+        ],
+    )("lambda")
+    assert granted.get_function_configuration(FunctionName="mine")["FunctionName"] == "mine"
+    assert denied(lambda: granted.get_function_configuration(FunctionName="theirs"))
+    assert granted.list_event_source_mappings(FunctionName="mine")["EventSourceMappings"][0]["UUID"] == uuid
+    assert granted.update_event_source_mapping(UUID=uuid, Enabled=False)["UUID"] == uuid
+    assert denied(lambda: granted.put_function_concurrency(FunctionName="mine", ReservedConcurrentExecutions=1))
+    # Invoke is authorized as lambda:InvokeFunction on the function.
+    assert lambda_targets(FakeResponse({}, uri_match={"function_name": "mine"}), "Invoke") == [
+        ("lambda:InvokeFunction", f"{prefix}:function:mine")
+    ]
+
+
+def test_cloudwatch_actions_are_cloudwatch_ones_and_alarm_writes_name_the_alarm(
+    emulator: Emulator, admin: Client
+) -> None:
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:mine"
+    cloudwatch = role_clients(
+        emulator, admin, [allow("cloudwatch:PutMetricData", "*"), allow("cloudwatch:PutMetricAlarm", alarm)]
+    )("cloudwatch")
+    cloudwatch.put_metric_data(Namespace="Drill", MetricData=[{"MetricName": "m", "Value": 1.0}])
+    spec = {
+        "Namespace": "Drill",
+        "MetricName": "m",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cloudwatch.put_metric_alarm(AlarmName="mine", **spec)
+    assert denied(lambda: cloudwatch.put_metric_alarm(AlarmName="theirs", **spec))
+    assert denied(lambda: cloudwatch.describe_alarms())
+
+
+def test_without_enforcement_nothing_is_checked(admin: Client) -> None:
+    make_table(admin, "mine")
+    admin("dynamodb").put_item(TableName="mine", Item={"pk": {"S": "a"}})
+    assert admin("dynamodb").get_item(TableName="mine", Key={"pk": {"S": "a"}})["Item"]
+
+
+class FakeResponse:
+    """The parts of a moto response object the resolvers read."""
+
+    region = REGION
+    current_account = ACCOUNT_ID
+
+    def __init__(self, params: dict[str, Any], uri_match: dict[str, str] | None = None) -> None:
+        self.params = params
+        self.uri_match = uri_match or {}
+
+    def _get_param(self, name: str) -> Any:
+        return self.params.get(name)
