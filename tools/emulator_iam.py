@@ -24,10 +24,16 @@ pair against the caller's policies:
   accepts ``*`` (``PutMetricData``, ``GetMetricData``, ``DescribeAlarms``).
 
 Calls it does not know fall back to moto's own check. With enforcement off nothing changes.
+
+Every decision (caller, action, resource, allowed) is kept in :data:`DECISIONS` and, when
+``EMULATOR_IAM_DECISIONS`` names a file, appended to it as one JSON line: what a drill's callers
+used, for the coverage of their roles' grants (:mod:`tools.iam_coverage`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -209,6 +215,22 @@ def cloudwatch_targets(response: Any, operation: str) -> Targets | None:
     return [(action, f"{prefix}:{name}") for name in names if name] or None
 
 
+#: Environment variable naming the JSON-lines file decisions are appended to.
+DECISIONS_ENV = "EMULATOR_IAM_DECISIONS"
+#: Every decision of this process: ``{"principal", "action", "resource", "allowed"}``.
+DECISIONS: list[dict[str, object]] = []
+
+
+def record(principal: str, action: str, resource: str, allowed: bool) -> None:
+    """Keep one authorization decision (and append it to the decisions file, if one is set)."""
+    decision = {"principal": principal, "action": action, "resource": resource, "allowed": allowed}
+    DECISIONS.append(decision)
+    path = os.environ.get(DECISIONS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(decision, sort_keys=True) + "\n")
+
+
 #: moto service names whose AWS API speaks JSON (errors as ``{"__type": ...}``); the others speak XML.
 JSON_PROTOCOL_SERVICES = frozenset({"dynamodb", "sqs", "kms", "awslambda"})
 
@@ -237,6 +259,7 @@ def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.core.exceptions import JsonRESTError
     from moto.iam.access_control import IAMRequest
+    from werkzeug.exceptions import HTTPException
 
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
@@ -255,6 +278,14 @@ def install() -> None:
                 if self._method in {"GET", "DELETE", "HEAD"} and not self._body:
                     request.data = b""
                 return request
+
+            def check_action_permitted(self, resource: str) -> None:
+                try:
+                    super().check_action_permitted(resource)
+                except HTTPException:
+                    record(self._access_key.arn, action, resource, allowed=False)
+                    raise
+                record(self._access_key.arn, action, resource, allowed=True)
 
             def _raise_access_denied(self) -> None:
                 if not json_protocol:

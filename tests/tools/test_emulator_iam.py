@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tools.emulator import ACCOUNT_ID, Emulator
-from tools.emulator_iam import dynamodb_targets, lambda_targets
+from tools.emulator_iam import DECISIONS_ENV, dynamodb_targets, lambda_targets
 
 REGION = "us-east-1"
 Client = Callable[..., Any]
@@ -27,22 +28,28 @@ TRUST = {
 }
 
 
-@pytest.fixture
-def admin(emulator: Emulator) -> Iterator[Client]:
-    """Clients with the emulator's test credentials (enforcement off while resources are made)."""
-    emulator.enforce_iam(False)
-    emulator.reset()
+def clients_of(endpoint: str) -> Client:
+    """boto3 clients of the emulator at ``endpoint``: its test credentials, or the ones given."""
 
     def client(service: str, **credentials: str) -> Any:
         return boto3.client(
             service,
             region_name=REGION,
-            endpoint_url=emulator.endpoint,
+            endpoint_url=endpoint,
             aws_access_key_id=credentials.get("aws_access_key_id", "testing"),
             aws_secret_access_key=credentials.get("aws_secret_access_key", "testing"),
             aws_session_token=credentials.get("aws_session_token"),
         )
 
+    return client
+
+
+@pytest.fixture
+def admin(emulator: Emulator) -> Iterator[Client]:
+    """Clients with the emulator's test credentials (enforcement off while resources are made)."""
+    emulator.enforce_iam(False)
+    emulator.reset()
+    client = clients_of(emulator.endpoint)
     yield client
     emulator.enforce_iam(False)
     print(f"--- emulator log (failed requests) ---\n{emulator.log_tail()}")
@@ -311,3 +318,22 @@ class FakeResponse:
 
     def _get_param(self, name: str) -> Any:
         return self.params.get(name)
+
+
+def test_every_decision_is_written_to_the_decisions_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    decisions = tmp_path / "decisions.jsonl"
+    monkeypatch.setenv(DECISIONS_ENV, str(decisions))
+    with Emulator(tmp_path / "emulator.log") as own:
+        own.reset()
+        admin = clients_of(own.endpoint)
+        make_table(admin, "mine")
+        make_table(admin, "theirs")
+        dynamodb = role_clients(own, admin, [allow("dynamodb:GetItem", table_arn("mine"))])("dynamodb")
+        dynamodb.get_item(TableName="mine", Key={"pk": {"S": "a"}})
+        assert denied(lambda: dynamodb.get_item(TableName="theirs", Key={"pk": {"S": "a"}}))
+    lines = [json.loads(line) for line in decisions.read_text().splitlines()]
+    assert [(d["action"], d["resource"].rsplit("/", 1)[-1], d["allowed"]) for d in lines] == [
+        ("dynamodb:GetItem", "mine", True),
+        ("dynamodb:GetItem", "theirs", False),
+    ]
+    assert all(":assumed-role/probe-" in d["principal"] for d in lines)
