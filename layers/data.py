@@ -113,6 +113,8 @@ def data_key_policy(account_id: str, region: str, suffix: str) -> str:
             "Principal": {"Service": "dynamodb.amazonaws.com"},
             "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
             "Resource": "*",
+            # Only on behalf of this account's tables (the confused-deputy guard).
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
         {
             # Lambda log groups (compute, observability) are encrypted with this key.

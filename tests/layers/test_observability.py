@@ -224,7 +224,11 @@ def test_every_dlq_alarms_on_any_message_and_every_queue_on_message_age(synth: S
         for q in synth.resources("aws_sqs_queue", stack=compute)
         if q.body.get("redrive_policy")
     }
-    dead |= {f.body["dead_letter_config"]["target_arn"] for f in synth.resources("aws_lambda_function", stack=compute)}
+    dead |= {
+        f.body["dead_letter_config"]["target_arn"]
+        for f in synth.resources("aws_lambda_function", stack=compute)
+        if "dead_letter_config" in f.body
+    }
     dead_names = {queues[resolve(synth, compute, arn)] for arn in dead}
     assert len(dead_names) >= 2
     topic = topic_of(synth, region)
