@@ -57,6 +57,7 @@ def synth(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, Laye
     """Build into a temporary folder and move it into place only when the synth succeeded."""
     config = load_config(environ=environ)
     backend = BackendSettings.load()
+    backend.check_names(config.environment_suffix)
     outdir = outdir.resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cdktf.out-", dir=outdir.parent))

@@ -30,6 +30,14 @@ BOOTSTRAP = "bootstrap"
 MAX_SUFFIX_LENGTH = 16
 SUFFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 DOMAIN_RE = re.compile(r"^(?=.{4,200}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+#: ACM refuses a certificate whose first domain name (``api-<region>.<zone>``) is longer than this.
+CERTIFICATE_DOMAIN_LIMIT = 64
+#: A full DNS name; the longest the project writes is an ACM validation record,
+#: ``_<32 hex>.api-<region>.<zone>.`` (34 characters more than the certificate's name).
+DNS_NAME_LIMIT = 253
+ACM_VALIDATION_PREFIX_LENGTH = 34
+#: S3 bucket names (the state bucket and its replica, ``<bucket>-<suffix>[-replica]``).
+BUCKET_NAME_LIMIT = 63
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
 
 #: AWS commercial regions that offer every service this project uses, with the
@@ -147,6 +155,15 @@ class Config:
     def is_primary(self, region: str) -> bool:
         """Whether ``region`` is the active (PRIMARY) side."""
         return region == self.primary_region
+
+    @property
+    def zone_name(self) -> str:
+        """The deployment's hosted zone: ``<suffix>.<domainName>``."""
+        return f"{self.environment_suffix}.{self.domain_name}"
+
+    def regional_host(self, region: str) -> str:
+        """A region's own API name, ``api-<region>.<zone>``: the first domain name of its certificate."""
+        return f"api-{region}.{self.zone_name}"
 
 
 # context key -> (environment variable, parser)
@@ -414,6 +431,22 @@ def _validate(config: Config, source: Mapping[str, str]) -> None:
             config.health_check_failure_threshold,
             "Route 53 accepts 1 to 10",
         )
+    _validate_dns_names(config, key("domain_name"))
+
+
+def _validate_dns_names(config: Config, key: str) -> None:
+    """Names built from the domain: the certificate's first domain name and the longest record name."""
+    for region in config.regions:
+        host = config.regional_host(region)
+        if len(host) > CERTIFICATE_DOMAIN_LIMIT:
+            raise ConfigError(
+                key,
+                config.domain_name,
+                f"the certificate name {host} is {len(host)} characters, ACM allows {CERTIFICATE_DOMAIN_LIMIT}: "
+                f"shorten domainName (or environmentSuffix) by {len(host) - CERTIFICATE_DOMAIN_LIMIT}",
+            )
+        if len(host) + ACM_VALIDATION_PREFIX_LENGTH > DNS_NAME_LIMIT:
+            raise ConfigError(key, config.domain_name, f"DNS names under it would exceed {DNS_NAME_LIMIT} characters")
 
 
 def _validate_cidrs(config: Config, key: str) -> None:

@@ -175,7 +175,7 @@ ROUTES: tuple[Route, ...] = (
 
 def zone_name(config: Config) -> str:
     """The deployment's hosted zone: ``<suffix>.<domainName>``."""
-    return f"{config.environment_suffix}.{config.domain_name}"
+    return config.zone_name
 
 
 def client_host(config: Config) -> str:
@@ -184,8 +184,8 @@ def client_host(config: Config) -> str:
 
 
 def regional_host(config: Config, region: str) -> str:
-    """A region's own name, for the HTTPS health check and for direct access."""
-    return f"api-{region}.{zone_name(config)}"
+    """A region's own name, for the HTTPS health check and for direct access (checked at config load)."""
+    return config.regional_host(region)
 
 
 @cache
