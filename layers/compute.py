@@ -78,6 +78,8 @@ KMS_DATA_KEY_REUSE_S = 300
 #: SQS event source mappings accept a maximum concurrency from 2 to 1000.
 MIN_ESM_CONCURRENCY, MAX_ESM_CONCURRENCY = 2, 1000
 POWERTOOLS_LOG_LEVEL = "INFO"
+#: The open route of every regional API (layers/edge.py, ``HEALTH_PATH``; edge imports this module).
+HEALTH_PATH = "/health"
 #: Functions that write to the encrypted tables or queues (and so need kms:GenerateDataKey).
 WRITERS = frozenset({"payment_validation", "payment_processing", "failover_orchestrator"})
 
@@ -342,6 +344,8 @@ class ComputeStack(LayerStack):
             variables["ALERT_TOPIC_ARN"] = self.alert_topic.arn
             variables["PROCESSING_FUNCTION_NAME"] = self.function_name("payment_processing")
             variables["HEARTBEAT_STALE_SECONDS"] = str(self.config.heartbeat_stale_seconds)
+            # The probe's own-health check asks the URL the Route 53 checker asks (edge layer).
+            variables["REGIONAL_HEALTH_URL"] = f"https://{self.config.regional_host(self.region)}{HEALTH_PATH}"
         return variables
 
     def _timeout(self, spec: FunctionSpec) -> int:
@@ -451,7 +455,8 @@ class ComputeStack(LayerStack):
             # The fence is also written straight into the other region's replica (best effort), so it
             # holds there before replication delivers it; that replica is encrypted with the peer
             # region's replica of the data key (a multi-region key: same key id in every region).
-            statement("MirrorFenceIntoPeerReplica", ["dynamodb:PutItem"], peer_control),
+            # GetItem: the replication canary reads its own write back from the peer replica.
+            statement("MirrorFenceIntoPeerReplica", ["dynamodb:PutItem", "dynamodb:GetItem"], peer_control),
             statement("UsePeerReplicaKey", ["kms:Decrypt", "kms:GenerateDataKey"], peer_keys),
             statement("PublishSummaries", ["sns:Publish"], [self.alert_topic.arn]),
             statement(

@@ -89,7 +89,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 from constructs import Construct
 
 from layers.base import BackendSettings, LayerStack
-from layers.compute import ComputeStack
+from layers.compute import HEALTH_PATH, ComputeStack
 from layers.config import REGION_CODES, Config
 from layers.network import PARTITION, policy_document
 
@@ -99,8 +99,8 @@ PAYMENT_REQUEST_SCHEMA = Path(__file__).resolve().parent / "schemas" / "payment_
 PAYMENT_REQUEST_MODEL = "PaymentRequest"
 #: The one stage; custom domains map their root to it, so URLs carry no stage or version prefix.
 STAGE_NAME = "v1"
-#: Path the Route 53 HTTPS health check requests (no authorization: health checkers cannot sign).
-HEALTH_PATH = "/health"
+# HEALTH_PATH (layers/compute.py): the path the Route 53 HTTPS health check requests (no
+# authorization: health checkers cannot sign); the orchestrator's own-health probe requests it too.
 #: Header the validation Lambda keys idempotency on; API Gateway rejects a request without it.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Largest request body the validation Lambda accepts; the WAF blocks anything larger first.

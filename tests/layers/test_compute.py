@@ -12,6 +12,7 @@ import pytest
 
 from layers.compute import FUNCTIONS, VISIBILITY_TIMEOUT_FACTOR, WRITERS
 from layers.config import ConfigError, load_config, read_context
+from layers.edge import HEALTH_PATH, regional_host
 from tests.synthesized import Synthesized
 from tools.package import content_digest, function_sources
 
@@ -275,6 +276,8 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             )
             assert variables["PROCESSING_FUNCTION_NAME"] == f"payment-processing-{SUFFIX}"
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
+            # The same URL the Route 53 HTTPS health check requests (edge layer).
+            assert variables["REGIONAL_HEALTH_URL"] == f"https://{regional_host(CONFIG, region)}{HEALTH_PATH}"
 
 
 # ------------------------------------------------------------------ queues and topic
@@ -424,7 +427,7 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
             table("control"),
         )
-        | {("dynamodb:PutItem", ("arn", arn)) for arn in peer_control}
+        | {(a, ("arn", arn)) for arn in peer_control for a in ("dynamodb:PutItem", "dynamodb:GetItem")}
         | {(a, ("arn", arn)) for arn in peer_keys for a in ("kms:Decrypt", "kms:GenerateDataKey")}
         | on(["sns:Publish"], topic)
         | {
