@@ -125,9 +125,11 @@ def data_key_policy(account_id: str, region: str, suffix: str) -> str:
             "Resource": "*",
             "Condition": {
                 "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:*-{suffix}"
-                    )
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:*-{suffix}",
+                        # The edge's API Gateway execution log group: AWS fixes its name (no suffix).
+                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:API-Gateway-Execution-Logs_*/v1",
+                    ]
                 }
             },
         },

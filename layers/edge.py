@@ -111,6 +111,8 @@ HEALTH_CHECK_INTERVAL_SECONDS = 10
 METRIC_DELAY_SECONDS = 60
 #: TTL resolvers cache an alias answer for: Route 53 uses the target's, 60 s for API Gateway domains.
 ALIAS_TTL_SECONDS = 60
+#: API Gateway names a stage's execution log group ``API-Gateway-Execution-Logs_<api id>/<stage>``.
+EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
 #: Headers WAF logs must never hold: the SigV4 signature and the caller's STS session token.
 REDACTED_HEADERS = ("authorization", "x-amz-security-token")
 
@@ -171,6 +173,11 @@ ROUTES: tuple[Route, ...] = (
     Route("get_payment", "GET", "/payments/{id}", "payment_status", "AWS_IAM"),
     Route("health", "GET", HEALTH_PATH, "health", "NONE"),
 )
+
+
+def execution_log_group_name(rest_api_id: str) -> str:
+    """The log group API Gateway writes a stage's execution logs to (its name is AWS's, not ours)."""
+    return f"{EXECUTION_LOG_GROUP_PREFIX}{rest_api_id}/{STAGE_NAME}"
 
 
 def zone_name(config: Config) -> str:
@@ -486,6 +493,16 @@ class EdgeStack(LayerStack):
             retention_in_days=self.config.log_retention_days,
             kms_key_id=self.compute.data.key_arn,
         )
+        # With execution logging on, API Gateway creates this group itself on the first error, with no
+        # retention, no key and no tags, and nothing deletes it on destroy. Created here first, it is
+        # ours: the naming rule's one exception (AWS fixes the name; the API's own name is suffixed).
+        self.execution_log_group = CloudwatchLogGroup(
+            self,
+            "execution-log-group",
+            name=execution_log_group_name(self.rest_api_id),
+            retention_in_days=self.config.log_retention_days,
+            kms_key_id=self.compute.data.key_arn,
+        )
         stage = ApiGatewayStage(
             self,
             "stage",
@@ -498,7 +515,7 @@ class EdgeStack(LayerStack):
             access_log_settings=ApiGatewayStageAccessLogSettings(
                 destination_arn=self.access_log_group.arn, format=ACCESS_LOG_FORMAT
             ),
-            depends_on=[account],
+            depends_on=[account, self.execution_log_group],
         )
         self.method_settings = ApiGatewayMethodSettings(
             self,

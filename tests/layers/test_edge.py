@@ -342,6 +342,29 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
 
 
 @pytest.mark.parametrize("region", REGIONS)
+def test_the_execution_log_group_api_gateway_would_create_is_ours_first(synth: Synthesized, region: str) -> None:
+    """Created by API Gateway it would have no retention, key or tags and survive destroy."""
+    api = only(synth, "aws_api_gateway_rest_api", region)
+    [group] = [
+        g
+        for g in synth.resources("aws_cloudwatch_log_group", stack=stack(region))
+        if g.body["name"].startswith("API-Gateway-Execution-Logs_")
+    ]
+    assert group.body["name"] == f"API-Gateway-Execution-Logs_{ref(api, 'id')}/{STAGE_NAME}"
+    assert group.body["retention_in_days"] == CONFIG.log_retention_days
+    assert f"cross-stack-reference-input-data-{region}" in group.body["kms_key_id"], "the region's data key"
+    stage = only(synth, "aws_api_gateway_stage", region).body
+    assert f"aws_cloudwatch_log_group.{group.name}" in stage["depends_on"], "exists before the first error log"
+    # The data key lets CloudWatch Logs use it for this group although its name carries no suffix.
+    [data_key] = [
+        k.body for t in ("aws_kms_key", "aws_kms_replica_key") for k in synth.resources(t, stack=f"data-{region}")
+    ]
+    logs = [s for s in json.loads(data_key["policy"])["Statement"] if "logs." in str(s["Principal"].get("Service"))]
+    [arns] = [s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] for s in logs]
+    assert any(arn.endswith(f":log-group:API-Gateway-Execution-Logs_*/{STAGE_NAME}") for arn in arns)
+
+
+@pytest.mark.parametrize("region", REGIONS)
 def test_method_settings_meter_and_throttle_without_logging_payment_data(synth: Synthesized, region: str) -> None:
     settings_ = only(synth, "aws_api_gateway_method_settings", region).body
     assert settings_["method_path"] == "*/*"
