@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CDKTF_JSON = REPO_ROOT / "cdktf.json"
 
 #: Deploy order. A stack may depend only on stacks of its own or an earlier layer.
-LAYER_ORDER: tuple[str, ...] = ("network", "data", "compute", "edge", "observability")
+#: ``account`` (opt-in, ``manageApiGatewayAccount``) holds what AWS keeps once per account and region.
+LAYER_ORDER: tuple[str, ...] = ("account", "network", "data", "compute", "edge", "observability")
 #: The one stack with local state: it creates the state bucket and lock table.
 BOOTSTRAP = "bootstrap"
 
@@ -85,6 +86,9 @@ class Config:
     secondary_region: str = "us-east-2"
     #: Parent domain; the hosted zone is ``<suffix>.<domain_name>``.
     domain_name: str = "payments.example.com"
+    #: This deployment owns API Gateway's account-wide CloudWatch Logs role (``account-<region>``
+    #: stacks). Exactly one deployment per account and region may; the others use the one it set.
+    manage_api_gateway_account: bool = False
     #: Who is e-mailed by the alert topics.
     alert_emails: tuple[str, ...] = ("oncall@example.com",)
     #: One non-overlapping VPC CIDR per region.
@@ -213,6 +217,17 @@ def _as_fraction(key: str, value: Any) -> float:
     return number
 
 
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise ConfigError(key, value, "must be true or false")
+
+
 def _as_int(key: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, value, "must be a whole number")
@@ -255,6 +270,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("wafRateLimit", "WAF_RATE_LIMIT", "waf_rate_limit"),
     ("apiLatencyThresholdMs", "API_LATENCY_THRESHOLD_MS", "api_latency_threshold_ms"),
     ("api5xxRateThreshold", "API_5XX_RATE_THRESHOLD", "api_5xx_rate_threshold"),
+    ("manageApiGatewayAccount", "MANAGE_API_GATEWAY_ACCOUNT", "manage_api_gateway_account"),
 )
 
 #: Whole-number fields and the inclusive range AWS (or safety) allows, with the reason shown on error.
@@ -349,6 +365,8 @@ def load_config(context: Mapping[str, Any] | None = None, environ: Mapping[str, 
             values[attr] = _as_int(key, value)
         elif attr == "api_5xx_rate_threshold":
             values[attr] = _as_fraction(key, value)
+        elif attr == "manage_api_gateway_account":
+            values[attr] = _as_bool(key, value)
         else:
             values[attr] = _as_str(value).strip()
     config = Config(**values)

@@ -27,7 +27,6 @@ from cdktf_cdktf_provider_aws.acm_certificate_validation import (
     AcmCertificateValidation,
     AcmCertificateValidationTimeouts,
 )
-from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
 from cdktf_cdktf_provider_aws.api_gateway_base_path_mapping import ApiGatewayBasePathMapping
 from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
 from cdktf_cdktf_provider_aws.api_gateway_domain_name import (
@@ -50,9 +49,6 @@ from cdktf_cdktf_provider_aws.api_gateway_rest_api import (
 from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from cdktf_cdktf_provider_aws.route53_record import (
@@ -91,7 +87,6 @@ from constructs import Construct
 from layers.base import BackendSettings, LayerStack
 from layers.compute import HEALTH_PATH, ComputeStack
 from layers.config import REGION_CODES, Config
-from layers.network import PARTITION, policy_document
 
 #: JSON schema (draft-04, what API Gateway models accept) of the ``POST /payments`` body.
 PAYMENT_REQUEST_SCHEMA = Path(__file__).resolve().parent / "schemas" / "payment_request.json"
@@ -277,12 +272,16 @@ class EdgeStack(LayerStack):
         backend: BackendSettings,
         compute: ComputeStack,
         zone: EdgeGlobalStack,
+        account: LayerStack | None = None,
     ) -> None:
         super().__init__(scope, layer="edge", region=region, config=config, backend=backend)
         self.compute = compute
         self.zone = zone
         self.add_dependency(compute)
         self.add_dependency(zone)
+        # API Gateway's account-wide logging role (layers/account.py), when this deployment owns it.
+        if account is not None:
+            self.add_dependency(account)
         self.failover_role = "PRIMARY" if config.is_primary(region) else "SECONDARY"
         self.client_host = client_host(config)
         self.regional_host = regional_host(config, region)
@@ -485,7 +484,6 @@ class EdgeStack(LayerStack):
 
     def _stage(self) -> ApiGatewayStage:
         """Stage ``v1``: JSON access logs (encrypted), X-Ray, metrics, throttling, no caching, no body logging."""
-        account = self._api_gateway_logging_role()
         self.access_log_group = CloudwatchLogGroup(
             self,
             "access-log-group",
@@ -515,7 +513,7 @@ class EdgeStack(LayerStack):
             access_log_settings=ApiGatewayStageAccessLogSettings(
                 destination_arn=self.access_log_group.arn, format=ACCESS_LOG_FORMAT
             ),
-            depends_on=[account, self.execution_log_group],
+            depends_on=[self.execution_log_group],
         )
         self.method_settings = ApiGatewayMethodSettings(
             self,
@@ -539,58 +537,6 @@ class EdgeStack(LayerStack):
     def rest_api_id(self) -> str:
         """Id of the region's REST API."""
         return self.rest_api.id
-
-    def _api_gateway_logging_role(self) -> ApiGatewayAccount:
-        """The region's API Gateway account setting: the role API Gateway writes CloudWatch Logs with.
-
-        The setting is one per account and region and serves every REST API there (the last apply
-        wins), so the role may write API Gateway's execution log groups and any log group under
-        ``/aws/apigateway/`` of this account and region: every suffix's access logs live there.
-        """
-        account_id = DataAwsCallerIdentity(self, "account").account_id
-        log_groups = f"arn:{PARTITION}:logs:{self.region}:{account_id}:log-group"
-        role = IamRole(
-            self,
-            "api-gateway-logging-role",
-            name=self.regional_name("apigw-cloudwatch"),
-            description="API Gateway writes execution and access logs to CloudWatch Logs",
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "apigateway.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
-            ),
-        )
-        policy = IamRolePolicy(
-            self,
-            "api-gateway-logging-policy",
-            name=self.regional_name("apigw-cloudwatch"),
-            role=role.id,
-            policy=policy_document(
-                {
-                    "Sid": "WriteApiGatewayLogGroups",
-                    "Effect": "Allow",
-                    "Action": [
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                        "logs:GetLogEvents",
-                        "logs:FilterLogEvents",
-                    ],
-                    "Resource": [
-                        f"{log_groups}:API-Gateway-Execution-Logs_*",
-                        f"{log_groups}:API-Gateway-Execution-Logs_*:log-stream:*",
-                        f"{log_groups}:/aws/apigateway/*",
-                        f"{log_groups}:/aws/apigateway/*:log-stream:*",
-                    ],
-                },
-                {"Sid": "FindLogGroups", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
-            ),
-        )
-        return ApiGatewayAccount(self, "api-gateway-account", cloudwatch_role_arn=role.arn, depends_on=[policy])
 
     def _custom_domains(self) -> dict[str, ApiGatewayDomainName]:
         """``api-<region>.<zone>`` and ``api.<zone>``, TLS 1.2, root mapped to stage v1."""

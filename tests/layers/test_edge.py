@@ -329,7 +329,6 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
     assert stage["stage_name"] == STAGE_NAME
     assert stage["xray_tracing_enabled"] is True
     assert stage["cache_cluster_enabled"] is False
-    assert "aws_api_gateway_account.api-gateway-account" in stage["depends_on"]
     access = stage["access_log_settings"]
     group = by_ref(synth, region, "aws_cloudwatch_log_group", access["destination_arn"]).body
     assert f"cross-stack-reference-input-data-{region}" in group["kms_key_id"], "the region's data key"
@@ -375,22 +374,6 @@ def test_method_settings_meter_and_throttle_without_logging_payment_data(synth: 
     assert values["caching_enabled"] is False
     assert values["throttling_rate_limit"] == CONFIG.api_throttling_rate_limit
     assert values["throttling_burst_limit"] == CONFIG.api_throttling_burst_limit
-
-
-@pytest.mark.parametrize("region", REGIONS)
-def test_api_gateway_logging_role_is_least_privilege(synth: Synthesized, region: str) -> None:
-    account = only(synth, "aws_api_gateway_account", region).body
-    role = by_ref(synth, region, "aws_iam_role", account["cloudwatch_role_arn"])
-    assert not list(synth.resources("aws_iam_role_policy_attachment", stack=stack(region)))
-    trust = json.loads(role.body["assume_role_policy"])["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "apigateway.amazonaws.com"}]
-    policy = json.loads(only(synth, "aws_iam_role_policy", region).body["policy"])
-    for statement in policy["Statement"]:
-        if statement["Resource"] == "*":
-            assert statement["Action"] == "logs:DescribeLogGroups"
-            continue
-        assert all(action.startswith("logs:") and "*" not in action for action in statement["Action"])
-        assert all(f":logs:{region}:" in resource for resource in statement["Resource"])
 
 
 # --- request model vs. the validation Lambda -----------------------------------------------------
