@@ -234,7 +234,7 @@ def failover_timings(config: Config) -> FailoverTimings:
 
 
 class EdgeGlobalStack(LayerStack):
-    """What is global at the edge: the Route 53 hosted zone of this deployment."""
+    """What is global at the edge: the hosted zone, and the one validation record both regions share."""
 
     def __init__(self, scope: Construct, *, config: Config, backend: BackendSettings) -> None:
         super().__init__(scope, layer="edge", region=None, config=config, backend=backend)
@@ -248,12 +248,46 @@ class EdgeGlobalStack(LayerStack):
             comment=f"payments API ({config.environment_suffix}); delegate it from {config.domain_name}",
             force_destroy=True,
         )
+        self.client_validation_record = self._client_validation_record(config)
         TerraformOutput(self, "zone_id", value=self.zone.zone_id)
         TerraformOutput(
             self,
             "name_servers",
             value=self.zone.name_servers,
             description=f"Add these as NS records for {self.zone_name} in the {config.domain_name} zone",
+        )
+
+    def _client_validation_record(self, config: Config) -> Route53Record:
+        """The ACM validation CNAME of ``api.<zone>``, owned here and nowhere else.
+
+        ACM gives a domain name the same validation CNAME in every region of an account, so both
+        regions' certificates (whose alternative name is ``api.<zone>``) validate and renew with this
+        one record. Owned by a regional stack, destroying that region would delete what the other
+        region's certificate renews with; here it lives as long as the zone. Its value comes from a
+        certificate for ``api.<zone>`` alone (free, never attached to anything), the only way to learn it
+        before the regional stacks exist.
+        """
+        anchor = AcmCertificate(
+            self,
+            "client-name-certificate",
+            domain_name=client_host(config),
+            validation_method="DNS",
+            key_algorithm="RSA_2048",
+            options=AcmCertificateOptions(certificate_transparency_logging_preference="ENABLED"),
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+        )
+        # One name, so one option: a single record needs no plan-time for_each key.
+        option = f"tolist({anchor.terraform_resource_type}.{anchor.friendly_unique_id}.domain_validation_options)[0]"
+        return Route53Record(
+            self,
+            "client-validation-record",
+            zone_id=self.zone.zone_id,
+            name=f"${{{option}.resource_record_name}}",
+            type=f"${{{option}.resource_record_type}}",
+            records=[f"${{{option}.resource_record_value}}"],
+            ttl=60,
+            # Adopts the record a regional stack of an older version created (README, "ACM records").
+            allow_overwrite=True,
         )
 
 
@@ -306,9 +340,9 @@ class EdgeStack(LayerStack):
         """An ACM certificate for ``api-<region>.<zone>`` and ``api.<zone>``, validated through the zone.
 
         The common name is the region's own, so the certificate a client is served tells which
-        region answered. ACM gives a domain name the same validation CNAME in every region of an
-        account, so both regional stacks write the identical record for ``api.<zone>``
-        (``allow_overwrite``); see the README for what that means on destroy.
+        region answered. This stack writes the validation record of its own name only; the record of
+        ``api.<zone>``, identical for both regions' certificates, belongs to ``edge-global``, so
+        destroying one region never removes what the other region's certificate renews with.
         """
         certificate = AcmCertificate(
             self,
@@ -323,7 +357,9 @@ class EdgeStack(LayerStack):
         # Iterate the set itself, keyed by domain name: `tolist()` (what from_complex_list emits) makes
         # the for_each keys unknown until apply, and Terraform refuses to plan the records.
         by_domain = f"${{{{ for dvo in {certificate.terraform_resource_type}.{certificate.friendly_unique_id}"
-        by_domain += ".domain_validation_options : dvo.domain_name => dvo }}"
+        by_domain += (
+            f'.domain_validation_options : dvo.domain_name => dvo if dvo.domain_name != "{self.client_host}" }}}}'
+        )
         validation_options = TerraformIterator.from_map(Token.as_any_map(by_domain))
         records = Route53Record(
             self,
@@ -334,13 +370,14 @@ class EdgeStack(LayerStack):
             type=validation_options.get_string("resource_record_type"),
             records=[validation_options.get_string("resource_record_value")],
             ttl=60,
-            allow_overwrite=True,
         )
+        own = Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn"))
         validation = AcmCertificateValidation(
             self,
             "certificate-validation",
             certificate_arn=certificate.arn,
-            validation_record_fqdns=Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn")),
+            # Its own name's record, and api.<zone>'s, which edge-global owns.
+            validation_record_fqdns=Token.as_list(Fn.concat([own, [self.zone.client_validation_record.fqdn]])),
             # Issuance needs the zone delegated from the parent domain; fail within the hour, not 75 min.
             timeouts=AcmCertificateValidationTimeouts(create="45m"),
         )

@@ -190,13 +190,35 @@ def test_certificate_names_the_region_and_the_client_name_and_is_dns_validated(s
     assert "tolist(" not in record["for_each"]
     assert record["name"] == "${each.value.resource_record_name}"
     assert record["records"] == ["${each.value.resource_record_value}"]
-    # ACM gives api.<zone> the same CNAME in both regions: both stacks must be able to write it.
-    assert record["allow_overwrite"] is True
+    # ACM gives api.<zone> the same CNAME in both regions: edge-global owns that record, this stack
+    # writes only its own name's, so destroying one region never deletes the other's renewal record.
+    assert f'if dvo.domain_name != "{client_host(CONFIG)}"' in record["for_each"]
+    assert "allow_overwrite" not in record
     assert "cross-stack-reference-input-edge-global" in record["zone_id"]
 
     validation = only(synth, "aws_acm_certificate_validation", region)
     assert validation.body["certificate_arn"] == ref(certificate, "arn")
-    assert f"aws_route53_record.{records[0].name}" in validation.body["validation_record_fqdns"]
+    fqdns = validation.body["validation_record_fqdns"]
+    assert f"aws_route53_record.{records[0].name}" in fqdns
+    assert "cross-stack-output-aws_route53_recordclient-validation-recordfqdn" in fqdns
+
+
+def test_edge_global_owns_the_one_validation_record_both_regions_share(synth: Synthesized) -> None:
+    [record] = list(synth.resources("aws_route53_record", stack="edge-global"))
+    [anchor] = list(synth.resources("aws_acm_certificate", stack="edge-global"))
+    # A certificate for api.<zone> alone: ACM's validation CNAME of a name is the same for every
+    # certificate of the account, so this record validates and renews both regions' certificates.
+    assert anchor.body["domain_name"] == client_host(CONFIG)
+    assert "subject_alternative_names" not in anchor.body
+    option = f"tolist(aws_acm_certificate.{anchor.name}.domain_validation_options)[0]"
+    assert record.body["name"] == f"${{{option}.resource_record_name}}"
+    assert record.body["records"] == [f"${{{option}.resource_record_value}}"]
+    assert record.body["zone_id"] == "${aws_route53_zone.zone.zone_id}"
+    # No regional stack writes a record for api.<zone>'s validation name.
+    for region in REGIONS:
+        for regional in synth.resources("aws_route53_record", stack=stack(region)):
+            if "for_each" in regional.body:
+                assert client_host(CONFIG) in regional.body["for_each"]
 
 
 def test_every_custom_domain_uses_tls_1_2_and_a_validated_certificate(synth: Synthesized) -> None:
