@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup layer synth validate scan test lint clean bench deploy-local destroy-local plan
+.PHONY: help setup layer synth validate scan test lint clean bench deploy-local destroy-local plan preflight
 
 # KEEP=1: deploy-local leaves the deployment and the emulator running; destroy-local leaves the emulator running.
 KEEP ?=
@@ -61,6 +61,9 @@ destroy-local: setup ## Destroy the kept local deployment in reverse order, chec
 
 plan: synth ## Plan every stack against the kept emulator (TARGET=aws: your account); review reports/plan/summary.md
 	$(PY) -m tools.deploy plan --target $(TARGET)
+
+preflight: setup ## Before a first apply in a real account (your credentials): concurrency quota, state bucket, delegation, zone IDs, API Gateway logging role
+	$(PY) -m tools.preflight
 
 bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO (reports/bench.json)
 	$(PY) benchmarks/bench.py

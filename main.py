@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cdktf import App
 
+from layers.account import AccountStack
 from layers.base import BackendSettings, LayerStack
 from layers.bootstrap import BootstrapStack
 from layers.compute import ComputeStack
@@ -37,6 +38,10 @@ def build(app: App, config: Config, backend: BackendSettings) -> dict[str, Layer
 
     common = {"config": config, "backend": backend}
     add(BootstrapStack(app, **common))
+    # Opt-in: API Gateway's account-wide logging role, owned by one deployment per account (layers/account.py).
+    account = {
+        r: add(AccountStack(app, region=r, **common)) for r in config.regions if config.manage_api_gateway_account
+    }
     network = {r: add(NetworkStack(app, region=r, **common)) for r in config.regions}
     data: dict[str, DataStack] = {}
     for region in config.regions:
@@ -44,7 +49,10 @@ def build(app: App, config: Config, backend: BackendSettings) -> dict[str, Layer
         data[region] = add(DataStack(app, region=region, network=network[region], primary=primary, **common))
     compute = {r: add(ComputeStack(app, region=r, network=network[r], data=data[r], **common)) for r in config.regions}
     zone = add(EdgeGlobalStack(app, **common))
-    edge = {r: add(EdgeStack(app, region=r, compute=compute[r], zone=zone, **common)) for r in config.regions}
+    edge = {
+        r: add(EdgeStack(app, region=r, compute=compute[r], zone=zone, account=account.get(r), **common))
+        for r in config.regions
+    }
     primary, secondary = config.regions
     peer = {primary: secondary, secondary: primary}
     for region in config.regions:
@@ -57,6 +65,7 @@ def synth(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, Laye
     """Build into a temporary folder and move it into place only when the synth succeeded."""
     config = load_config(environ=environ)
     backend = BackendSettings.load()
+    backend.check_names(config.environment_suffix)
     outdir = outdir.resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cdktf.out-", dir=outdir.parent))

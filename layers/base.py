@@ -17,7 +17,7 @@ from cdktf import LocalBackend, S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from layers.config import BOOTSTRAP, REGION_CODES, REPO_ROOT, Config
+from layers.config import BOOTSTRAP, BUCKET_NAME_LIMIT, REGION_CODES, REPO_ROOT, Config, ConfigError
 
 PROJECT = "payments-dr"
 BACKEND_JSON = REPO_ROOT / "backend.tf.json"
@@ -70,6 +70,20 @@ class BackendSettings:
     def bucket_name(self, suffix: str) -> str:
         """State bucket of one suffix."""
         return resource_name(self.bucket, suffix)
+
+    def check_names(self, suffix: str) -> None:
+        """Raise :class:`ConfigError` when a state bucket name of ``suffix`` breaks S3's rules."""
+        for name in (self.bucket_name(suffix), self.replica_bucket_name(suffix)):
+            if len(name) > BUCKET_NAME_LIMIT:
+                raise ConfigError(
+                    f"{BACKEND_JSON.name} bucket",
+                    self.bucket,
+                    f"the state bucket {name} is {len(name)} characters, S3 allows {BUCKET_NAME_LIMIT}",
+                )
+
+    def replica_bucket_name(self, suffix: str) -> str:
+        """The state bucket's replica in the secondary region (break-glass backend)."""
+        return resource_name(f"{self.bucket}-replica", suffix)
 
     def table_name(self, suffix: str) -> str:
         """Lock table of one suffix."""

@@ -9,7 +9,8 @@ Identical in every region (a loop in ``main.py``). Bill of materials:
 - per function (:data:`FUNCTIONS`): a zip of its own folder plus ``payments_common`` (staged by
   ``tools/package.py``, zipped by cdktf), a log group (KMS, retention), a role whose inline
   policy grants only the actions it uses on only the resources it uses, and the function itself
-  (reserved concurrency, X-Ray, KMS-encrypted environment, async DLQ, private subnets);
+  (reserved concurrency, X-Ray, KMS-encrypted environment, private subnets; the async DLQ for the
+  asynchronously invoked orchestrator only);
 - the SQS event source mapping of the processing function (partial batch failures).
 
 Function names carry no region (``payment-validation-<suffix>`` in both regions: Powertools
@@ -77,6 +78,10 @@ KMS_DATA_KEY_REUSE_S = 300
 #: SQS event source mappings accept a maximum concurrency from 2 to 1000.
 MIN_ESM_CONCURRENCY, MAX_ESM_CONCURRENCY = 2, 1000
 POWERTOOLS_LOG_LEVEL = "INFO"
+#: The open route of every regional API (layers/edge.py, ``HEALTH_PATH``; edge imports this module).
+HEALTH_PATH = "/health"
+#: Functions that write to the encrypted tables or queues (and so need kms:GenerateDataKey).
+WRITERS = frozenset({"payment_validation", "payment_processing", "failover_orchestrator"})
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class FunctionSpec:
     description: str
     #: In the private subnets with the Lambda security group; False only for the orchestrator.
     in_vpc: bool = True
+    #: Invoked asynchronously (SNS, EventBridge): gets the async DLQ and the grants to write to it.
+    asynchronous: bool = False
 
     @property
     def base_name(self) -> str:
@@ -99,10 +106,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("payment_processing", "SQS: PENDING -> PROCESSED/DECLINED, once per payment"),
     FunctionSpec("payment_status", "GET /payments/{id}"),
     FunctionSpec("health", "GET /health: region, fence flag and DynamoDB reachability"),
-    # Outside the VPC on purpose: it must reach Route 53 (which has no VPC endpoint), and Lambda
-    # and SNS in BOTH regions, including the failing one, whose endpoints this VPC cannot reach.
-    # It handles no payment data: it reads and writes the control table and publishes summaries.
-    FunctionSpec("failover_orchestrator", "Fences a failing region and publishes failover summaries", in_vpc=False),
+    # Outside the VPC on purpose: it calls DynamoDB and Lambda of the OTHER region too (the peer
+    # replica's fence, the peer's event source mappings), and interface endpoints of this VPC
+    # reach only this region's services. It handles no payment data: it reads and writes the
+    # control table and publishes summaries.
+    FunctionSpec(
+        "failover_orchestrator",
+        "Fences a failing region and publishes failover summaries",
+        in_vpc=False,
+        asynchronous=True,
+    ),
 )
 
 
@@ -269,7 +282,7 @@ class ComputeStack(LayerStack):
         return queue
 
     def _alert_topic(self) -> SnsTopic:
-        """The region's alert topic: CloudWatch alarms and EventBridge rules of this account publish to it."""
+        """The region's alert topic: CloudWatch alarms of this deployment publish to it (no EventBridge rule does)."""
         topic = SnsTopic(self, "alert-topic", name=self.name("payments-alerts"), kms_master_key_id=self.key_arn)
         account = [("StringEquals", "aws:SourceAccount", [self.account_id])]
         region_arn = f"{self.partition}:%s:{self.region}:{self.account_id}"
@@ -303,13 +316,6 @@ class ComputeStack(LayerStack):
                         ("ArnLike", "aws:SourceArn", [f"arn:{region_arn % 'cloudwatch'}:alarm:*-{suffix}"]),
                     ],
                 ),
-                statement(
-                    "EventBridgeRulesPublish",
-                    ["sns:Publish"],
-                    [topic.arn],
-                    principals=[("Service", ["events.amazonaws.com"])],
-                    conditions=[*account, ("ArnLike", "aws:SourceArn", [f"arn:{region_arn % 'events'}:rule/*"])],
-                ),
                 deny_insecure_transport(["sns:*"], [topic.arn]),
             ],
         )
@@ -338,6 +344,8 @@ class ComputeStack(LayerStack):
             variables["ALERT_TOPIC_ARN"] = self.alert_topic.arn
             variables["PROCESSING_FUNCTION_NAME"] = self.function_name("payment_processing")
             variables["HEARTBEAT_STALE_SECONDS"] = str(self.config.heartbeat_stale_seconds)
+            # The probe's own-health check asks the URL the Route 53 checker asks (edge layer).
+            variables["REGIONAL_HEALTH_URL"] = f"https://{self.config.regional_host(self.region)}{HEALTH_PATH}"
         return variables
 
     def _timeout(self, spec: FunctionSpec) -> int:
@@ -355,13 +363,19 @@ class ComputeStack(LayerStack):
         common = [
             # CreateLogStream acts on the log group, PutLogEvents on its streams: "<group arn>:*" covers both.
             statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group.arn}:*"]),
-            statement("SendFailedAsyncInvocationsToDlq", ["sqs:SendMessage"], [self.async_dlq.arn]),
-            # Decrypt: environment variables, the encrypted queues and tables; GenerateDataKey: writes to
-            # the encrypted queues (and the async DLQ, which Lambda writes with this role) and tables.
-            statement("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [self.key_arn]),
+            # Decrypt: environment variables, the encrypted queues and tables; GenerateDataKey only for
+            # functions that write: to the encrypted tables and queues, or (Lambda, with this role) to
+            # the async DLQ. Readers (status, health) decrypt only.
+            statement(
+                "UseDataKey",
+                ["kms:Decrypt", "kms:GenerateDataKey"] if spec.key in WRITERS else ["kms:Decrypt"],
+                [self.key_arn],
+            ),
             # X-Ray has no resource-level permissions: "*" is the only resource these actions accept.
             statement("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
         ]
+        if spec.asynchronous:
+            common.insert(1, statement("SendFailedAsyncInvocationsToDlq", ["sqs:SendMessage"], [self.async_dlq.arn]))
         if spec.in_vpc:
             # Lambda manages the function's ENIs with this role. DescribeNetworkInterfaces and
             # DescribeSubnets accept only "*"; for the others EC2 has no resource that exists before
@@ -425,6 +439,11 @@ class ComputeStack(LayerStack):
             for region in self.config.regions
             if region != self.region
         ]
+        peer_keys = [
+            f"arn:{self.partition}:kms:{region}:{self.account_id}:key/{self.data.key.key_id}"
+            for region in self.config.regions
+            if region != self.region
+        ]
         return [
             # ConditionCheckItem + PutItem: the fence goes up in a transaction that checks the other
             # region's fence (never zero regions taking payments).
@@ -434,8 +453,11 @@ class ComputeStack(LayerStack):
                 [control_table],
             ),
             # The fence is also written straight into the other region's replica (best effort), so it
-            # holds there before replication delivers it.
-            statement("MirrorFenceIntoPeerReplica", ["dynamodb:PutItem"], peer_control),
+            # holds there before replication delivers it; that replica is encrypted with the peer
+            # region's replica of the data key (a multi-region key: same key id in every region).
+            # GetItem: the replication canary reads its own write back from the peer replica.
+            statement("MirrorFenceIntoPeerReplica", ["dynamodb:PutItem", "dynamodb:GetItem"], peer_control),
+            statement("UsePeerReplicaKey", ["kms:Decrypt", "kms:GenerateDataKey"], peer_keys),
             statement("PublishSummaries", ["sns:Publish"], [self.alert_topic.arn]),
             statement(
                 "RaiseProcessingConcurrency",
@@ -512,13 +534,21 @@ class ComputeStack(LayerStack):
             kms_key_arn=self.key_arn,
             environment=LambdaFunctionEnvironment(variables=self._environment(spec)),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.async_dlq.arn),
+            # Only asynchronously invoked functions have failed invocations to keep; API Gateway and
+            # the SQS mapping invoke the others synchronously (the processing queue has its own DLQ).
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.async_dlq.arn)
+            if spec.asynchronous
+            else None,
             vpc_config=LambdaFunctionVpcConfig(
                 subnet_ids=self.network.private_subnet_ids,
                 security_group_ids=[self.network.lambda_security_group_id],
             )
             if spec.in_vpc
             else None,
+            # On destroy, move the function onto the VPC's rule-less default SG first: its leftover ENIs
+            # then no longer hold the Lambda SG, which network-<region> can delete sooner.
+            replace_security_groups_on_destroy=True if spec.in_vpc else None,
+            replacement_security_group_ids=[self.network.default_security_group_id] if spec.in_vpc else None,
             # The log group exists before Lambda could create one outside Terraform; the policy before
             # Lambda checks the role's ENI and DLQ permissions at creation.
             depends_on=[log_group, policy],

@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CDKTF_JSON = REPO_ROOT / "cdktf.json"
 
 #: Deploy order. A stack may depend only on stacks of its own or an earlier layer.
-LAYER_ORDER: tuple[str, ...] = ("network", "data", "compute", "edge", "observability")
+#: ``account`` (opt-in, ``manageApiGatewayAccount``) holds what AWS keeps once per account and region.
+LAYER_ORDER: tuple[str, ...] = ("account", "network", "data", "compute", "edge", "observability")
 #: The one stack with local state: it creates the state bucket and lock table.
 BOOTSTRAP = "bootstrap"
 
@@ -30,6 +31,14 @@ BOOTSTRAP = "bootstrap"
 MAX_SUFFIX_LENGTH = 16
 SUFFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 DOMAIN_RE = re.compile(r"^(?=.{4,200}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+#: ACM refuses a certificate whose first domain name (``api-<region>.<zone>``) is longer than this.
+CERTIFICATE_DOMAIN_LIMIT = 64
+#: A full DNS name; the longest the project writes is an ACM validation record,
+#: ``_<32 hex>.api-<region>.<zone>.`` (34 characters more than the certificate's name).
+DNS_NAME_LIMIT = 253
+ACM_VALIDATION_PREFIX_LENGTH = 34
+#: S3 bucket names (the state bucket and its replica, ``<bucket>-<suffix>[-replica]``).
+BUCKET_NAME_LIMIT = 63
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
 
 #: AWS commercial regions that offer every service this project uses, with the
@@ -77,6 +86,9 @@ class Config:
     secondary_region: str = "us-east-2"
     #: Parent domain; the hosted zone is ``<suffix>.<domain_name>``.
     domain_name: str = "payments.example.com"
+    #: This deployment owns API Gateway's account-wide CloudWatch Logs role (``account-<region>``
+    #: stacks). Exactly one deployment per account and region may; the others use the one it set.
+    manage_api_gateway_account: bool = False
     #: Who is e-mailed by the alert topics.
     alert_emails: tuple[str, ...] = ("oncall@example.com",)
     #: One non-overlapping VPC CIDR per region.
@@ -148,6 +160,15 @@ class Config:
         """Whether ``region`` is the active (PRIMARY) side."""
         return region == self.primary_region
 
+    @property
+    def zone_name(self) -> str:
+        """The deployment's hosted zone: ``<suffix>.<domainName>``."""
+        return f"{self.environment_suffix}.{self.domain_name}"
+
+    def regional_host(self, region: str) -> str:
+        """A region's own API name, ``api-<region>.<zone>``: the first domain name of its certificate."""
+        return f"api-{region}.{self.zone_name}"
+
 
 # context key -> (environment variable, parser)
 def _as_str(value: Any) -> str:
@@ -196,6 +217,17 @@ def _as_fraction(key: str, value: Any) -> float:
     return number
 
 
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise ConfigError(key, value, "must be true or false")
+
+
 def _as_int(key: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, value, "must be a whole number")
@@ -238,6 +270,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("wafRateLimit", "WAF_RATE_LIMIT", "waf_rate_limit"),
     ("apiLatencyThresholdMs", "API_LATENCY_THRESHOLD_MS", "api_latency_threshold_ms"),
     ("api5xxRateThreshold", "API_5XX_RATE_THRESHOLD", "api_5xx_rate_threshold"),
+    ("manageApiGatewayAccount", "MANAGE_API_GATEWAY_ACCOUNT", "manage_api_gateway_account"),
 )
 
 #: Whole-number fields and the inclusive range AWS (or safety) allows, with the reason shown on error.
@@ -332,6 +365,8 @@ def load_config(context: Mapping[str, Any] | None = None, environ: Mapping[str, 
             values[attr] = _as_int(key, value)
         elif attr == "api_5xx_rate_threshold":
             values[attr] = _as_fraction(key, value)
+        elif attr == "manage_api_gateway_account":
+            values[attr] = _as_bool(key, value)
         else:
             values[attr] = _as_str(value).strip()
     config = Config(**values)
@@ -414,6 +449,22 @@ def _validate(config: Config, source: Mapping[str, str]) -> None:
             config.health_check_failure_threshold,
             "Route 53 accepts 1 to 10",
         )
+    _validate_dns_names(config, key("domain_name"))
+
+
+def _validate_dns_names(config: Config, key: str) -> None:
+    """Names built from the domain: the certificate's first domain name and the longest record name."""
+    for region in config.regions:
+        host = config.regional_host(region)
+        if len(host) > CERTIFICATE_DOMAIN_LIMIT:
+            raise ConfigError(
+                key,
+                config.domain_name,
+                f"the certificate name {host} is {len(host)} characters, ACM allows {CERTIFICATE_DOMAIN_LIMIT}: "
+                f"shorten domainName (or environmentSuffix) by {len(host) - CERTIFICATE_DOMAIN_LIMIT}",
+            )
+        if len(host) + ACM_VALIDATION_PREFIX_LENGTH > DNS_NAME_LIMIT:
+            raise ConfigError(key, config.domain_name, f"DNS names under it would exceed {DNS_NAME_LIMIT} characters")
 
 
 def _validate_cidrs(config: Config, key: str) -> None:

@@ -113,6 +113,8 @@ def data_key_policy(account_id: str, region: str, suffix: str) -> str:
             "Principal": {"Service": "dynamodb.amazonaws.com"},
             "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
             "Resource": "*",
+            # Only on behalf of this account's tables (the confused-deputy guard).
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
         {
             # Lambda log groups (compute, observability) are encrypted with this key.
@@ -123,9 +125,11 @@ def data_key_policy(account_id: str, region: str, suffix: str) -> str:
             "Resource": "*",
             "Condition": {
                 "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:*-{suffix}"
-                    )
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:*-{suffix}",
+                        # The edge's API Gateway execution log group: AWS fixes its name (no suffix).
+                        f"arn:{PARTITION}:logs:{region}:{account_id}:log-group:API-Gateway-Execution-Logs_*/v1",
+                    ]
                 }
             },
         },

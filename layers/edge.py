@@ -27,7 +27,6 @@ from cdktf_cdktf_provider_aws.acm_certificate_validation import (
     AcmCertificateValidation,
     AcmCertificateValidationTimeouts,
 )
-from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
 from cdktf_cdktf_provider_aws.api_gateway_base_path_mapping import ApiGatewayBasePathMapping
 from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
 from cdktf_cdktf_provider_aws.api_gateway_domain_name import (
@@ -50,9 +49,6 @@ from cdktf_cdktf_provider_aws.api_gateway_rest_api import (
 from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from cdktf_cdktf_provider_aws.route53_record import (
@@ -89,9 +85,8 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 from constructs import Construct
 
 from layers.base import BackendSettings, LayerStack
-from layers.compute import ComputeStack
+from layers.compute import HEALTH_PATH, ComputeStack
 from layers.config import REGION_CODES, Config
-from layers.network import PARTITION, policy_document
 
 #: JSON schema (draft-04, what API Gateway models accept) of the ``POST /payments`` body.
 PAYMENT_REQUEST_SCHEMA = Path(__file__).resolve().parent / "schemas" / "payment_request.json"
@@ -99,8 +94,8 @@ PAYMENT_REQUEST_SCHEMA = Path(__file__).resolve().parent / "schemas" / "payment_
 PAYMENT_REQUEST_MODEL = "PaymentRequest"
 #: The one stage; custom domains map their root to it, so URLs carry no stage or version prefix.
 STAGE_NAME = "v1"
-#: Path the Route 53 HTTPS health check requests (no authorization: health checkers cannot sign).
-HEALTH_PATH = "/health"
+# HEALTH_PATH (layers/compute.py): the path the Route 53 HTTPS health check requests (no
+# authorization: health checkers cannot sign); the orchestrator's own-health probe requests it too.
 #: Header the validation Lambda keys idempotency on; API Gateway rejects a request without it.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Largest request body the validation Lambda accepts; the WAF blocks anything larger first.
@@ -111,6 +106,8 @@ HEALTH_CHECK_INTERVAL_SECONDS = 10
 METRIC_DELAY_SECONDS = 60
 #: TTL resolvers cache an alias answer for: Route 53 uses the target's, 60 s for API Gateway domains.
 ALIAS_TTL_SECONDS = 60
+#: API Gateway names a stage's execution log group ``API-Gateway-Execution-Logs_<api id>/<stage>``.
+EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
 #: Headers WAF logs must never hold: the SigV4 signature and the caller's STS session token.
 REDACTED_HEADERS = ("authorization", "x-amz-security-token")
 
@@ -173,9 +170,14 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def execution_log_group_name(rest_api_id: str) -> str:
+    """The log group API Gateway writes a stage's execution logs to (its name is AWS's, not ours)."""
+    return f"{EXECUTION_LOG_GROUP_PREFIX}{rest_api_id}/{STAGE_NAME}"
+
+
 def zone_name(config: Config) -> str:
     """The deployment's hosted zone: ``<suffix>.<domainName>``."""
-    return f"{config.environment_suffix}.{config.domain_name}"
+    return config.zone_name
 
 
 def client_host(config: Config) -> str:
@@ -184,8 +186,8 @@ def client_host(config: Config) -> str:
 
 
 def regional_host(config: Config, region: str) -> str:
-    """A region's own name, for the HTTPS health check and for direct access."""
-    return f"api-{region}.{zone_name(config)}"
+    """A region's own name, for the HTTPS health check and for direct access (checked at config load)."""
+    return config.regional_host(region)
 
 
 @cache
@@ -232,7 +234,7 @@ def failover_timings(config: Config) -> FailoverTimings:
 
 
 class EdgeGlobalStack(LayerStack):
-    """What is global at the edge: the Route 53 hosted zone of this deployment."""
+    """What is global at the edge: the hosted zone, and the one validation record both regions share."""
 
     def __init__(self, scope: Construct, *, config: Config, backend: BackendSettings) -> None:
         super().__init__(scope, layer="edge", region=None, config=config, backend=backend)
@@ -246,12 +248,46 @@ class EdgeGlobalStack(LayerStack):
             comment=f"payments API ({config.environment_suffix}); delegate it from {config.domain_name}",
             force_destroy=True,
         )
+        self.client_validation_record = self._client_validation_record(config)
         TerraformOutput(self, "zone_id", value=self.zone.zone_id)
         TerraformOutput(
             self,
             "name_servers",
             value=self.zone.name_servers,
             description=f"Add these as NS records for {self.zone_name} in the {config.domain_name} zone",
+        )
+
+    def _client_validation_record(self, config: Config) -> Route53Record:
+        """The ACM validation CNAME of ``api.<zone>``, owned here and nowhere else.
+
+        ACM gives a domain name the same validation CNAME in every region of an account, so both
+        regions' certificates (whose alternative name is ``api.<zone>``) validate and renew with this
+        one record. Owned by a regional stack, destroying that region would delete what the other
+        region's certificate renews with; here it lives as long as the zone. Its value comes from a
+        certificate for ``api.<zone>`` alone (free, never attached to anything), the only way to learn it
+        before the regional stacks exist.
+        """
+        anchor = AcmCertificate(
+            self,
+            "client-name-certificate",
+            domain_name=client_host(config),
+            validation_method="DNS",
+            key_algorithm="RSA_2048",
+            options=AcmCertificateOptions(certificate_transparency_logging_preference="ENABLED"),
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+        )
+        # One name, so one option: a single record needs no plan-time for_each key.
+        option = f"tolist({anchor.terraform_resource_type}.{anchor.friendly_unique_id}.domain_validation_options)[0]"
+        return Route53Record(
+            self,
+            "client-validation-record",
+            zone_id=self.zone.zone_id,
+            name=f"${{{option}.resource_record_name}}",
+            type=f"${{{option}.resource_record_type}}",
+            records=[f"${{{option}.resource_record_value}}"],
+            ttl=60,
+            # Adopts the record a regional stack of an older version created (README, "ACM records").
+            allow_overwrite=True,
         )
 
 
@@ -270,12 +306,16 @@ class EdgeStack(LayerStack):
         backend: BackendSettings,
         compute: ComputeStack,
         zone: EdgeGlobalStack,
+        account: LayerStack | None = None,
     ) -> None:
         super().__init__(scope, layer="edge", region=region, config=config, backend=backend)
         self.compute = compute
         self.zone = zone
         self.add_dependency(compute)
         self.add_dependency(zone)
+        # API Gateway's account-wide logging role (layers/account.py), when this deployment owns it.
+        if account is not None:
+            self.add_dependency(account)
         self.failover_role = "PRIMARY" if config.is_primary(region) else "SECONDARY"
         self.client_host = client_host(config)
         self.regional_host = regional_host(config, region)
@@ -300,9 +340,9 @@ class EdgeStack(LayerStack):
         """An ACM certificate for ``api-<region>.<zone>`` and ``api.<zone>``, validated through the zone.
 
         The common name is the region's own, so the certificate a client is served tells which
-        region answered. ACM gives a domain name the same validation CNAME in every region of an
-        account, so both regional stacks write the identical record for ``api.<zone>``
-        (``allow_overwrite``); see the README for what that means on destroy.
+        region answered. This stack writes the validation record of its own name only; the record of
+        ``api.<zone>``, identical for both regions' certificates, belongs to ``edge-global``, so
+        destroying one region never removes what the other region's certificate renews with.
         """
         certificate = AcmCertificate(
             self,
@@ -317,7 +357,9 @@ class EdgeStack(LayerStack):
         # Iterate the set itself, keyed by domain name: `tolist()` (what from_complex_list emits) makes
         # the for_each keys unknown until apply, and Terraform refuses to plan the records.
         by_domain = f"${{{{ for dvo in {certificate.terraform_resource_type}.{certificate.friendly_unique_id}"
-        by_domain += ".domain_validation_options : dvo.domain_name => dvo }}"
+        by_domain += (
+            f'.domain_validation_options : dvo.domain_name => dvo if dvo.domain_name != "{self.client_host}" }}}}'
+        )
         validation_options = TerraformIterator.from_map(Token.as_any_map(by_domain))
         records = Route53Record(
             self,
@@ -328,13 +370,14 @@ class EdgeStack(LayerStack):
             type=validation_options.get_string("resource_record_type"),
             records=[validation_options.get_string("resource_record_value")],
             ttl=60,
-            allow_overwrite=True,
         )
+        own = Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn"))
         validation = AcmCertificateValidation(
             self,
             "certificate-validation",
             certificate_arn=certificate.arn,
-            validation_record_fqdns=Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn")),
+            # Its own name's record, and api.<zone>'s, which edge-global owns.
+            validation_record_fqdns=Token.as_list(Fn.concat([own, [self.zone.client_validation_record.fqdn]])),
             # Issuance needs the zone delegated from the parent domain; fail within the hour, not 75 min.
             timeouts=AcmCertificateValidationTimeouts(create="45m"),
         )
@@ -478,11 +521,20 @@ class EdgeStack(LayerStack):
 
     def _stage(self) -> ApiGatewayStage:
         """Stage ``v1``: JSON access logs (encrypted), X-Ray, metrics, throttling, no caching, no body logging."""
-        account = self._api_gateway_logging_role()
         self.access_log_group = CloudwatchLogGroup(
             self,
             "access-log-group",
             name=f"/aws/apigateway/{self.name('payments-api-access')}",
+            retention_in_days=self.config.log_retention_days,
+            kms_key_id=self.compute.data.key_arn,
+        )
+        # With execution logging on, API Gateway creates this group itself on the first error, with no
+        # retention, no key and no tags, and nothing deletes it on destroy. Created here first, it is
+        # ours: the naming rule's one exception (AWS fixes the name; the API's own name is suffixed).
+        self.execution_log_group = CloudwatchLogGroup(
+            self,
+            "execution-log-group",
+            name=execution_log_group_name(self.rest_api_id),
             retention_in_days=self.config.log_retention_days,
             kms_key_id=self.compute.data.key_arn,
         )
@@ -498,7 +550,7 @@ class EdgeStack(LayerStack):
             access_log_settings=ApiGatewayStageAccessLogSettings(
                 destination_arn=self.access_log_group.arn, format=ACCESS_LOG_FORMAT
             ),
-            depends_on=[account],
+            depends_on=[self.execution_log_group],
         )
         self.method_settings = ApiGatewayMethodSettings(
             self,
@@ -522,58 +574,6 @@ class EdgeStack(LayerStack):
     def rest_api_id(self) -> str:
         """Id of the region's REST API."""
         return self.rest_api.id
-
-    def _api_gateway_logging_role(self) -> ApiGatewayAccount:
-        """The region's API Gateway account setting: the role API Gateway writes CloudWatch Logs with.
-
-        The setting is one per account and region and serves every REST API there (the last apply
-        wins), so the role may write API Gateway's execution log groups and any log group under
-        ``/aws/apigateway/`` of this account and region: every suffix's access logs live there.
-        """
-        account_id = DataAwsCallerIdentity(self, "account").account_id
-        log_groups = f"arn:{PARTITION}:logs:{self.region}:{account_id}:log-group"
-        role = IamRole(
-            self,
-            "api-gateway-logging-role",
-            name=self.regional_name("apigw-cloudwatch"),
-            description="API Gateway writes execution and access logs to CloudWatch Logs",
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "apigateway.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
-            ),
-        )
-        policy = IamRolePolicy(
-            self,
-            "api-gateway-logging-policy",
-            name=self.regional_name("apigw-cloudwatch"),
-            role=role.id,
-            policy=policy_document(
-                {
-                    "Sid": "WriteApiGatewayLogGroups",
-                    "Effect": "Allow",
-                    "Action": [
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                        "logs:GetLogEvents",
-                        "logs:FilterLogEvents",
-                    ],
-                    "Resource": [
-                        f"{log_groups}:API-Gateway-Execution-Logs_*",
-                        f"{log_groups}:API-Gateway-Execution-Logs_*:log-stream:*",
-                        f"{log_groups}:/aws/apigateway/*",
-                        f"{log_groups}:/aws/apigateway/*:log-stream:*",
-                    ],
-                },
-                {"Sid": "FindLogGroups", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
-            ),
-        )
-        return ApiGatewayAccount(self, "api-gateway-account", cloudwatch_role_arn=role.arn, depends_on=[policy])
 
     def _custom_domains(self) -> dict[str, ApiGatewayDomainName]:
         """``api-<region>.<zone>`` and ``api.<zone>``, TLS 1.2, root mapped to stage v1."""

@@ -34,8 +34,8 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupTimeouts
+from cdktf_cdktf_provider_aws.subnet import Subnet, SubnetTimeouts
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
@@ -53,6 +53,9 @@ INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("sqs", "sns", "kms", "logs", "mo
 #: Endpoints whose policy admits only resources of this account (data perimeter).
 SAME_ACCOUNT_ENDPOINTS = frozenset({"dynamodb", "sqs", "sns", "kms"})
 HTTPS = 443
+#: Lambda's Hyperplane ENIs keep the subnets and the Lambda security group busy for 20 to 40
+#: minutes after the functions are deleted; the provider's defaults (20 and 15 min) give up first.
+ENI_RELEASE_TIMEOUT = "45m"
 #: Commercial partition: every region in ``layers.config.REGION_CODES`` belongs to it.
 PARTITION = "aws"
 
@@ -90,8 +93,9 @@ class NetworkStack(LayerStack):
             enable_dns_support=True,
             tags={"Name": self.name("payments-vpc")},
         )
-        # Nothing may fall back on the default security group: it keeps no rule at all.
-        DefaultSecurityGroup(self, "default-security-group", vpc_id=self.vpc.id)
+        # Nothing may fall back on the default security group: it keeps no rule at all. Functions are
+        # moved onto it before they are deleted (compute layer), so the Lambda SG is released sooner.
+        self.default_security_group = DefaultSecurityGroup(self, "default-security-group", vpc_id=self.vpc.id)
         self._subnets()
         self._security_groups()
         self._endpoints()
@@ -101,6 +105,7 @@ class NetworkStack(LayerStack):
         self.vpc_id: str = self.vpc.id
         self.private_subnet_ids: list[str] = [subnet.id for subnet in self.subnets]
         self.lambda_security_group_id: str = self.lambda_sg.id
+        self.default_security_group_id: str = self.default_security_group.id
         TerraformOutput(self, "vpc_id", value=self.vpc_id, description="VPC id")
         TerraformOutput(self, "private_subnet_ids", value=self.private_subnet_ids, description="private subnets")
         TerraformOutput(
@@ -121,6 +126,7 @@ class NetworkStack(LayerStack):
                 availability_zone_id=zone,
                 map_public_ip_on_launch=False,
                 tags={"Name": self.name(f"payments-private-{index}"), "Tier": "private"},
+                timeouts=SubnetTimeouts(delete=ENI_RELEASE_TIMEOUT),
             )
             # route=[]: Terraform owns the routes, so a route added outside it (to an internet
             # gateway, say) shows up as drift and is removed on the next apply.
@@ -147,6 +153,7 @@ class NetworkStack(LayerStack):
             description="Payment Lambdas: HTTPS to VPC endpoints and DynamoDB only",
             vpc_id=self.vpc.id,
             tags={"Name": self.name("payments-lambda")},
+            timeouts=SecurityGroupTimeouts(delete=ENI_RELEASE_TIMEOUT),
         )
         self.endpoint_sg = SecurityGroup(
             self,

@@ -52,9 +52,20 @@ from layers.network import PARTITION, policy_document
 
 #: The seed's replication budget: a write in one region is readable in the other within 1 s.
 REPLICATION_BUDGET_MS = 1000
-#: DynamoDB publishes ``ReplicationLatency`` at five-minute granularity (only the request metrics
-#: are per minute), so a shorter period would see gaps, not faster detection.
+#: DynamoDB aggregates ``ReplicationLatency`` at five-minute granularity (only the request metrics
+#: are per minute), so a shorter period would see gaps, not faster detection. The alarm takes the
+#: period's Maximum and fires on ONE breaching period: a spike above the budget pages within about
+#: 5 to 10 minutes instead of vanishing in an average over 15.
 REPLICATION_PERIOD_SECONDS = 300
+REPLICATION_EVALUATION_PERIODS = 1
+#: The orchestrator's canary (lambdas/failover_orchestrator/canary.py) measures end to end every
+#: probe, published per minute: two breaching minutes out of three page (one slow probe does not).
+CANARY_PERIOD_SECONDS = 60
+CANARY_EVALUATION_PERIODS, CANARY_DATAPOINTS_TO_ALARM = 3, 2
+#: Metrics the orchestrator's probe publishes (canary.py), with the ``service`` dimension Powertools adds.
+CANARY_LAG_METRIC = "ReplicationCanaryLagMs"
+REGION_HEALTHY_METRIC = "RegionHealthy"
+ORCHESTRATOR_SERVICE = "failover-orchestrator"
 #: Route 53 publishes health check metrics only here.
 ROUTE53_METRICS_REGION = "us-east-1"
 #: DynamoDB reports ``ThrottledRequests`` per operation only (dimensions ``TableName`` +
@@ -139,7 +150,7 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
     Each metric carries the region it is read from (``region``) and a label starting with the
     region it describes; Route 53 metrics are read from us-east-1 for both regions' checks.
     """
-    api, errors, throttles, duration, ddb, replication, depth, age, health, fence = ([] for _ in range(10))
+    api, errors, throttles, duration, ddb, replication, depth, age, health, fence, canary = ([] for _ in range(11))
     for v in views:
         r = v.region
         api_dims = {"ApiName": v.api_name, "Stage": v.stage_name}
@@ -168,7 +179,7 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
                     {"TableName": name, "ReceivingRegion": v.peer_region},
                     region=r,
                     label=f"{r} {key} -> {v.peer_region}",
-                    stat="Average",
+                    stat="Maximum",
                     period=REPLICATION_PERIOD_SECONDS,
                 )
             )
@@ -201,6 +212,28 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
                     stat="Minimum",
                 )
             )
+        probe_dims = {"service": ORCHESTRATOR_SERVICE, "region": r}
+        canary.append(
+            _metric(
+                v.metrics_namespace,
+                CANARY_LAG_METRIC,
+                probe_dims,
+                region=r,
+                label=f"{r} -> {v.peer_region} canary lag",
+                stat="Maximum",
+            )
+        )
+        canary.append(
+            _metric(
+                v.metrics_namespace,
+                REGION_HEALTHY_METRIC,
+                probe_dims,
+                region=r,
+                label=f"{r} healthy, seen from itself",
+                stat="Minimum",
+                yAxis="right",
+            )
+        )
         # Fence state: the HTTPS check fails while the region is fenced (/health answers 503), and
         # the validation function counts every payment it refuses because of the fence.
         fence.append(
@@ -233,7 +266,13 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
         _widget("Lambda duration p99 (ms)", duration, home=home),
         _widget("DynamoDB throttle events", ddb, home=home),
         _widget(
-            "DynamoDB replication latency (ms)",
+            "Replication canary lag (ms, end to end, every probe) and own health",
+            canary,
+            home=home,
+            annotations=budget,
+        ),
+        _widget(
+            "DynamoDB replication latency (ms, Maximum per 5 min)",
             replication,
             home=home,
             period=REPLICATION_PERIOD_SECONDS,
@@ -289,6 +328,7 @@ class ObservabilityStack(LayerStack):
         self._lambda_alarms()
         self._dynamodb_alarms()
         self._queue_alarms()
+        self._probe_alarms()
         self.route53_topic_arn, route53_provider = self._route53_alarm_topic()
         self._route53_alarms(route53_provider)
         self.composite_alarm = self._composite_alarm()
@@ -324,6 +364,8 @@ class ObservabilityStack(LayerStack):
         extended_statistic: str | None = None,
         metric_query: list[CloudwatchMetricAlarmMetricQuery] | None = None,
         period: int | None = None,
+        evaluation_periods: int | None = None,
+        datapoints_to_alarm: int | None = None,
         topic_arn: str | None = None,
         provider: TerraformProvider | None = None,
         **extra: Any,
@@ -337,8 +379,8 @@ class ObservabilityStack(LayerStack):
             alarm_description=description,
             comparison_operator=comparison,
             threshold=threshold,
-            evaluation_periods=self.evaluation_periods,
-            datapoints_to_alarm=self.evaluation_periods,
+            evaluation_periods=evaluation_periods or self.evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm or evaluation_periods or self.evaluation_periods,
             treat_missing_data=treat_missing_data,
             namespace=namespace,
             metric_name=metric_name,
@@ -487,8 +529,7 @@ class ObservabilityStack(LayerStack):
                 subject=f"{subject}-replication-latency",
                 description=(
                     f"{table}: replication from {self.region} to {self.peer.region} above the "
-                    f"{REPLICATION_BUDGET_MS} ms budget for "
-                    f"{self.evaluation_periods} x {max(self.period, REPLICATION_PERIOD_SECONDS)} s. "
+                    f"{REPLICATION_BUDGET_MS} ms budget at least once in {REPLICATION_PERIOD_SECONDS} s (Maximum). "
                     "A failover now may lose the last writes' visibility in the other region."
                 ),
                 # No writes means nothing to replicate. A full stall shows up as a stale peer
@@ -499,9 +540,55 @@ class ObservabilityStack(LayerStack):
                 namespace="AWS/DynamoDB",
                 metric_name="ReplicationLatency",
                 dimensions={"TableName": table, "ReceivingRegion": self.peer.region},
-                statistic="Average",
-                period=max(self.period, REPLICATION_PERIOD_SECONDS),
+                statistic="Maximum",
+                period=REPLICATION_PERIOD_SECONDS,
+                evaluation_periods=REPLICATION_EVALUATION_PERIODS,
             )
+
+    def _probe_alarms(self) -> None:
+        """The orchestrator probe's end-to-end replication canary and this region's own health.
+
+        Both metrics are published in this region by this region's probe, so both alarms (and the
+        topic they notify) keep working while the other region, us-east-1 included, is down.
+        """
+        dimensions = {"service": ORCHESTRATOR_SERVICE, "region": self.region}
+        namespace = self.compute.metrics_namespace
+        self._alarm(
+            "replication_canary_lag",
+            subject="replication-canary-lag",
+            description=(
+                f"A write to the control table in {self.region} took more than {REPLICATION_BUDGET_MS} ms to be "
+                f"readable in {self.peer.region} ({CANARY_DATAPOINTS_TO_ALARM} of {CANARY_EVALUATION_PERIODS} "
+                "probes, Maximum): the 1 s replication budget is broken end to end."
+            ),
+            # The probe publishes every minute; silence means the probe (and this watch) is broken.
+            treat_missing_data="breaching",
+            threshold=REPLICATION_BUDGET_MS,
+            comparison="GreaterThanThreshold",
+            namespace=namespace,
+            metric_name=CANARY_LAG_METRIC,
+            dimensions=dimensions,
+            statistic="Maximum",
+            period=CANARY_PERIOD_SECONDS,
+            evaluation_periods=CANARY_EVALUATION_PERIODS,
+            datapoints_to_alarm=CANARY_DATAPOINTS_TO_ALARM,
+        )
+        self._alarm(
+            "region_healthy",
+            subject="region-health",
+            description=(
+                f"The probe in {self.region} gets no 200 from https://{self.edge.regional_host}/health "
+                f"({self.evaluation_periods} x {self.period} s): this region cannot serve, seen from itself. "
+                f"Unlike the Route 53 alarms (metrics in us-east-1 only) this one lives in {self.region}."
+            ),
+            treat_missing_data="breaching",
+            threshold=1,
+            comparison="LessThanThreshold",
+            namespace=namespace,
+            metric_name=REGION_HEALTHY_METRIC,
+            dimensions=dimensions,
+            statistic="Minimum",
+        )
 
     def _queues(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(work queues, dead-letter queues) of this region's compute layer, by logical key."""

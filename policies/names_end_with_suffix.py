@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,14 @@ DNS_NAMES = frozenset({("aws_route53_zone", "name"), ("aws_route53_record", "nam
 #: Names AWS restricts to letters and digits that are unique only inside their (suffixed) parent:
 #: an API Gateway model name is scoped to its REST API. They must be alphanumeric instead.
 SCOPED_ALPHANUMERIC_NAMES = frozenset({("aws_api_gateway_model", "name")})
+#: Names AWS fixes, for resources AWS would otherwise create on its own (no retention, no key, left
+#: behind by destroy): the stack creates them first. The one: API Gateway's execution log group of
+#: a stage, ``API-Gateway-Execution-Logs_<rest api id>/<stage>``; the REST API's own name is suffixed.
+AWS_FIXED_NAMES = {
+    ("aws_cloudwatch_log_group", "name"): re.compile(
+        r"^API-Gateway-Execution-Logs_\$\{aws_api_gateway_rest_api\.[\w-]+\.id\}/\w+$"
+    )
+}
 
 
 def ends_with_token(text: str) -> bool:
@@ -65,6 +74,9 @@ class NamesEndWithSuffix(ProjectResourceCheck):
             named.append(("tags.Name", deployed["Name"]))
         for attribute, name in named:
             if not isinstance(name, str) or ends_with_token(name):
+                continue
+            fixed = AWS_FIXED_NAMES.get((entity_type, attribute))
+            if fixed is not None and fixed.match(name):
                 continue
             if (entity_type, attribute) in SCOPED_ALPHANUMERIC_NAMES:
                 if not name.isalnum():

@@ -24,6 +24,7 @@ asynchronous invocation is not retried; AWS errors do raise, so Lambda retries t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,11 @@ from payments_common.control import Fence, failover_key, fence_key, heartbeat_ke
 from payments_common.models import AlarmStateChange, ManualAction
 from payments_common.timeutil import iso, parse_iso, utc_now
 from pydantic import ValidationError
+
+if __package__:  # the tests import failover_orchestrator.handler; Lambda imports handler.py at the zip root
+    from . import canary
+else:
+    import canary
 
 SETTINGS = config.load()
 PROCESSING_FUNCTION = SETTINGS.require("processing_function_name")
@@ -60,6 +66,12 @@ PEER_DYNAMODB = {
 }
 LAMBDA = {region: clients.client("lambda", region=region, max_attempts=3) for region in SETTINGS.regions}
 SNS = clients.client("sns")
+#: The probe's replication canary and own-health check (canary.py): where and how they report.
+PROBE_CHECKS = {
+    "health_url": os.environ.get("REGIONAL_HEALTH_URL"),
+    "metrics": observability.metrics(SETTINGS.region),
+    "logger": logger,
+}
 
 
 class MalformedEventError(ValueError):
@@ -388,6 +400,7 @@ def on_alarm(alarm: AlarmStateChange, now: datetime) -> dict[str, Any]:
 def on_schedule(now: datetime) -> dict[str, Any]:
     """Write this region's heartbeat; fail over away from the active peer when its heartbeat is stale."""
     write_heartbeat(now)
+    checks = canary.probe(DYNAMODB, PEER_DYNAMODB, table=TABLE, region=SETTINGS.region, **PROBE_CHECKS)
     peer = SETTINGS.peer_region
     active = active_region()
     peer_heartbeat = read_heartbeat(peer)
@@ -397,6 +410,7 @@ def on_schedule(now: datetime) -> dict[str, Any]:
         "peer": peer,
         "active_region": active,
         "peer_heartbeat_at": peer_heartbeat,
+        "checks": checks,
     }
     if active != peer:
         return result

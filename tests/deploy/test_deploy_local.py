@@ -32,11 +32,8 @@ TERRAFORM_TIMEOUT_S = 300
 #: Values the emulator cannot round-trip, so a second plan shows them although nothing changed:
 #: (resource type, attribute) -> why. Empty: every gap found so far is fixed in tools/emulator.py.
 ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {}
-#: Resources AWS keeps once per account and region, which every deployment necessarily shares.
-ACCOUNT_SINGLETONS: dict[str, str] = {
-    "aws_api_gateway_account": "API Gateway's CloudWatch role is one setting per account and region: "
-    "the last suffix applied wins, and destroying it leaves the setting pointing at its deleted role",
-}
+# No account-wide singleton is shared: API Gateway's CloudWatch role lives in the opt-in account-<region>
+# stacks (manageApiGatewayAccount), which neither suffix here deploys, so each suffix owns all it manages.
 #: Attributes that scope an id which is unique only inside its parent (a Lambda permission's statement id).
 PARENT_ATTRIBUTES = ("function_name", "rest_api_id", "zone_id", "queue_url", "bucket", "role", "security_group_id")
 
@@ -120,9 +117,6 @@ def test_a_second_plan_right_after_apply_shows_no_changes(deployed: dict[str, De
 def _known_gap(change: Change) -> bool:
     if change.action != "update":
         return False
-    # The other suffix, applied after this one, took over the account-wide setting (ACCOUNT_SINGLETONS).
-    if change.resource_type in ACCOUNT_SINGLETONS:
-        return True
     return all((change.resource_type, attribute) in ROUND_TRIP_GAPS for attribute in change.attributes)
 
 
@@ -157,11 +151,7 @@ def test_two_suffixes_share_no_state_and_no_resource(emulator: Emulator, deploye
     assert state_keys[0].isdisjoint(state_keys[1])
 
     identities = [_resource_identities(emulator, item) for item in (first, second)]
-    shared = {
-        value: rtype
-        for value, rtype in identities[0].items()
-        if value in identities[1] and rtype not in ACCOUNT_SINGLETONS
-    }
+    shared = {value: rtype for value, rtype in identities[0].items() if value in identities[1]}
     assert not shared, f"resources both suffixes manage: {shared}"
 
 

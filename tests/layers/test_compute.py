@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from layers.compute import FUNCTIONS, VISIBILITY_TIMEOUT_FACTOR
+from layers.compute import FUNCTIONS, VISIBILITY_TIMEOUT_FACTOR, WRITERS
 from layers.config import ConfigError, load_config, read_context
+from layers.edge import HEALTH_PATH, regional_host
 from tests.synthesized import Synthesized
 from tools.package import content_digest, function_sources
 
@@ -20,6 +21,7 @@ REGIONS = CONFIG.regions
 SUFFIX = CONFIG.environment_suffix
 KEYS = [spec.key for spec in FUNCTIONS]
 IN_VPC = {spec.key for spec in FUNCTIONS if spec.in_vpc}
+ASYNC = {spec.key for spec in FUNCTIONS if spec.asynchronous}
 REF = re.compile(r"\$\{([^}]+)\}")
 DLQ_RETENTION = 14 * 24 * 3600
 
@@ -67,7 +69,8 @@ def symbol(synth: Synthesized, stack: str, value: str) -> tuple[str, ...]:
     if REF.fullmatch(value) is None:
         # An ARN built from names: the partition and account data sources are the only references.
         text = value.replace("${data.aws_partition.partition.partition}", "aws")
-        return ("arn", text.replace("${data.aws_caller_identity.account.account_id}", "ACCOUNT"))
+        text = text.replace("${data.aws_caller_identity.account.account_id}", "ACCOUNT")
+        return ("arn", REF.sub(lambda match: key_id(synth, stack, match.group(0)), text))
     source, type_, body, attribute = resolve(synth, stack, value)
     region = source.split("-", 1)[1]
     if type_ == "aws_dynamodb_table":
@@ -79,6 +82,13 @@ def symbol(synth: Synthesized, stack: str, value: str) -> tuple[str, ...]:
     if type_ in {"aws_sqs_queue", "aws_sns_topic"}:
         return (type_.removeprefix("aws_"), body["name"], attribute)
     return (type_, body.get("name", ""), attribute)
+
+
+def key_id(synth: Synthesized, stack: str, expression: str) -> str:
+    """``KEY_ID`` for a reference to this region's data key id (the multi-region key's id), else fail."""
+    _, type_, _, attribute = resolve(synth, stack, expression)
+    assert (type_, attribute) in {("aws_kms_key", "key_id"), ("aws_kms_replica_key", "key_id")}, expression
+    return "KEY_ID"
 
 
 def log_streams(synth: Synthesized, stack: str, value: str) -> tuple[str, ...]:
@@ -180,6 +190,10 @@ def test_in_vpc_functions_use_the_private_subnets_and_the_lambda_security_group(
         [group] = [resolve(synth, stack_of(region), ref) for ref in body["vpc_config"]["security_group_ids"]]
         assert (group[0], group[1]) == (network, "aws_security_group")
         assert "lambda" in group[2]["name"].lower()
+        # On destroy the function moves to the VPC's rule-less default SG, so the Lambda SG is freed sooner.
+        assert body["replace_security_groups_on_destroy"] is True, key
+        [replacement] = [resolve(synth, stack_of(region), ref) for ref in body["replacement_security_group_ids"]]
+        assert (replacement[0], replacement[1]) == (network, "aws_default_security_group"), key
 
 
 @per_region
@@ -193,11 +207,16 @@ def test_every_function_has_its_own_encrypted_log_group_created_first(synth: Syn
 
 
 @per_region
-def test_every_function_sends_failed_async_invocations_to_a_dlq(synth: Synthesized, region: str) -> None:
+def test_only_asynchronously_invoked_functions_send_failed_invocations_to_a_dlq(
+    synth: Synthesized, region: str
+) -> None:
     for key, body in functions(synth, region).items():
+        if key not in ASYNC:
+            # API Gateway and the SQS mapping invoke synchronously: a DLQ there would never receive anything.
+            assert "dead_letter_config" not in body, key
+            continue
         target = symbol(synth, stack_of(region), body["dead_letter_config"]["target_arn"])
-        assert target[0] == "sqs_queue", key
-        assert target[1].endswith(f"-dlq-{SUFFIX}"), key
+        assert target == ("sqs_queue", f"payments-async-dlq-{SUFFIX}", "arn"), key
 
 
 @per_region
@@ -257,6 +276,8 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             )
             assert variables["PROCESSING_FUNCTION_NAME"] == f"payment-processing-{SUFFIX}"
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
+            # The same URL the Route 53 HTTPS health check requests (edge layer).
+            assert variables["REGIONAL_HEALTH_URL"] == f"https://{regional_host(CONFIG, region)}{HEALTH_PATH}"
 
 
 # ------------------------------------------------------------------ queues and topic
@@ -343,8 +364,9 @@ def test_alert_topic_is_encrypted_and_only_this_accounts_alarms_and_rules_publis
     assert_denies_insecure_transport(statements, topic_arn)
     allows = {s["principals"][0]["identifiers"][0]: s for s in statements if s["effect"] == "Allow"}
     root = "arn:${data.aws_partition.partition.partition}:iam::${data.aws_caller_identity.account.account_id}:root"
-    assert set(allows) == {"cloudwatch.amazonaws.com", "events.amazonaws.com", root}
-    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+    # No EventBridge rule publishes to the topic (and the key policy would refuse it): no statement for it.
+    assert set(allows) == {"cloudwatch.amazonaws.com", root}
+    for service in ("cloudwatch.amazonaws.com",):
         assert allows[service]["actions"] == ["sns:Publish"]
         assert allows[service]["resources"] == [topic_arn]
         conditions = {c["variable"]: c for c in allows[service]["condition"]}
@@ -386,6 +408,8 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
     processing = [f"arn:aws:lambda:{r}:ACCOUNT:function:payment-processing-{SUFFIX}" for r in REGIONS]
     mappings = [f"arn:aws:lambda:{r}:ACCOUNT:event-source-mapping:*" for r in REGIONS]
     peer_control = [f"arn:aws:dynamodb:{r}:ACCOUNT:table/payments-control-{SUFFIX}" for r in REGIONS if r != region]
+    # The peer replica of the multi-region data key: same key id, the peer's region.
+    peer_keys = [f"arn:aws:kms:{r}:ACCOUNT:key/KEY_ID" for r in REGIONS if r != region]
     own = {
         "payment_validation": on(
             ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], table("idempotency")
@@ -403,7 +427,8 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
             table("control"),
         )
-        | {("dynamodb:PutItem", ("arn", arn)) for arn in peer_control}
+        | {(a, ("arn", arn)) for arn in peer_control for a in ("dynamodb:PutItem", "dynamodb:GetItem")}
+        | {(a, ("arn", arn)) for arn in peer_keys for a in ("kms:Decrypt", "kms:GenerateDataKey")}
         | on(["sns:Publish"], topic)
         | {
             (a, ("arn", arn))
@@ -428,10 +453,13 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
                 ["logs:CreateLogStream", "logs:PutLogEvents"],
                 ("log-streams", f"/aws/lambda/{key.replace('_', '-')}-{SUFFIX}"),
             )
-            | on(["sqs:SendMessage"], ("sqs_queue", f"payments-async-dlq-{SUFFIX}", "arn"))
-            | on(["kms:Decrypt", "kms:GenerateDataKey"], ("key", region))
+            | on(["kms:Decrypt"], ("key", region))
             | on(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ("*",))
         )
+        if key in WRITERS:
+            common |= on(["kms:GenerateDataKey"], ("key", region))
+        if key in ASYNC:
+            common |= on(["sqs:SendMessage"], ("sqs_queue", f"payments-async-dlq-{SUFFIX}", "arn"))
         if key in IN_VPC:
             common |= on(eni, ("*",))
         result[key] = own[key] | common

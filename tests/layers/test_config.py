@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from layers.config import CDKTF_JSON, MAX_SUFFIX_LENGTH, Config, ConfigError, load_config, read_context
+from layers.base import BackendSettings
+from layers.config import (
+    CDKTF_JSON,
+    CERTIFICATE_DOMAIN_LIMIT,
+    MAX_SUFFIX_LENGTH,
+    Config,
+    ConfigError,
+    load_config,
+    read_context,
+)
 
 CONTEXT = read_context(environ={})
 
@@ -105,3 +114,44 @@ def test_config_is_immutable() -> None:
     with pytest.raises(AttributeError):
         config.environment_suffix = "prod"  # type: ignore[misc]
     assert isinstance(config, Config)
+
+
+def domain_of_length(length: int) -> str:
+    """A valid DNS name of exactly ``length`` characters (labels of at most 63)."""
+    labels, left = [], length - len(".com")
+    while left > 0:
+        label = min(left, 63)
+        if left - label == 1:  # never leave a lone dot
+            label -= 1
+        labels.append("d" * label)
+        left -= label + 1
+    name = ".".join(labels) + ".com"
+    assert len(name) == length, name
+    return name
+
+
+def test_certificate_name_of_64_characters_is_accepted_and_65_is_refused() -> None:
+    suffix = "a" * MAX_SUFFIX_LENGTH
+    # api-<region>.<suffix>.<domain>: the longer region name (us-east-1 and us-east-2 are equal) decides.
+    fixed = len(f"api-us-east-1.{suffix}.")
+    longest = domain_of_length(CERTIFICATE_DOMAIN_LIMIT - fixed)
+    config = load_config(context=CONTEXT, environ={"ENVIRONMENT_SUFFIX": suffix, "DOMAIN_NAME": longest})
+    assert max(len(config.regional_host(region)) for region in config.regions) == CERTIFICATE_DOMAIN_LIMIT
+    with pytest.raises(ConfigError) as caught:
+        load_config(context=CONTEXT, environ={"ENVIRONMENT_SUFFIX": suffix, "DOMAIN_NAME": "d" + longest})
+    assert caught.value.key == "DOMAIN_NAME"
+    assert "65 characters, ACM allows 64" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_200_character_domain_is_refused_for_the_certificate_not_accepted() -> None:
+    with pytest.raises(ConfigError, match="ACM allows 64"):
+        load_config(context=CONTEXT, environ={"DOMAIN_NAME": domain_of_length(200)})
+
+
+def test_state_bucket_names_are_checked_against_the_s3_limit() -> None:
+    settings = BackendSettings.load()
+    settings.check_names("a" * MAX_SUFFIX_LENGTH)
+    long = BackendSettings(**{**settings.__dict__, "bucket": "b" * 40})
+    with pytest.raises(ConfigError, match="S3 allows 63"):
+        long.check_names("a" * MAX_SUFFIX_LENGTH)

@@ -194,6 +194,10 @@ def test_key_policy_names_only_the_account_root_and_scoped_services(synth: Synth
         assert not any(a.startswith(("kms:Create", "kms:Put", "kms:Schedule", "kms:Delete")) for a in actions), service
         if service == "dynamodb.amazonaws.com":
             assert all(a.startswith(("kms:Describe", "kms:Get", "kms:List")) for a in actions), actions
+            # Only for this account's tables: no other account's table can make DynamoDB read this key.
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": "${data.aws_caller_identity.account.account_id}"}
+            }
             continue
         # Every service that may encrypt or decrypt is held to this region, account and deployment.
         condition = json.dumps(statement["Condition"])

@@ -190,13 +190,35 @@ def test_certificate_names_the_region_and_the_client_name_and_is_dns_validated(s
     assert "tolist(" not in record["for_each"]
     assert record["name"] == "${each.value.resource_record_name}"
     assert record["records"] == ["${each.value.resource_record_value}"]
-    # ACM gives api.<zone> the same CNAME in both regions: both stacks must be able to write it.
-    assert record["allow_overwrite"] is True
+    # ACM gives api.<zone> the same CNAME in both regions: edge-global owns that record, this stack
+    # writes only its own name's, so destroying one region never deletes the other's renewal record.
+    assert f'if dvo.domain_name != "{client_host(CONFIG)}"' in record["for_each"]
+    assert "allow_overwrite" not in record
     assert "cross-stack-reference-input-edge-global" in record["zone_id"]
 
     validation = only(synth, "aws_acm_certificate_validation", region)
     assert validation.body["certificate_arn"] == ref(certificate, "arn")
-    assert f"aws_route53_record.{records[0].name}" in validation.body["validation_record_fqdns"]
+    fqdns = validation.body["validation_record_fqdns"]
+    assert f"aws_route53_record.{records[0].name}" in fqdns
+    assert "cross-stack-output-aws_route53_recordclient-validation-recordfqdn" in fqdns
+
+
+def test_edge_global_owns_the_one_validation_record_both_regions_share(synth: Synthesized) -> None:
+    [record] = list(synth.resources("aws_route53_record", stack="edge-global"))
+    [anchor] = list(synth.resources("aws_acm_certificate", stack="edge-global"))
+    # A certificate for api.<zone> alone: ACM's validation CNAME of a name is the same for every
+    # certificate of the account, so this record validates and renews both regions' certificates.
+    assert anchor.body["domain_name"] == client_host(CONFIG)
+    assert "subject_alternative_names" not in anchor.body
+    option = f"tolist(aws_acm_certificate.{anchor.name}.domain_validation_options)[0]"
+    assert record.body["name"] == f"${{{option}.resource_record_name}}"
+    assert record.body["records"] == [f"${{{option}.resource_record_value}}"]
+    assert record.body["zone_id"] == "${aws_route53_zone.zone.zone_id}"
+    # No regional stack writes a record for api.<zone>'s validation name.
+    for region in REGIONS:
+        for regional in synth.resources("aws_route53_record", stack=stack(region)):
+            if "for_each" in regional.body:
+                assert client_host(CONFIG) in regional.body["for_each"]
 
 
 def test_every_custom_domain_uses_tls_1_2_and_a_validated_certificate(synth: Synthesized) -> None:
@@ -329,7 +351,6 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
     assert stage["stage_name"] == STAGE_NAME
     assert stage["xray_tracing_enabled"] is True
     assert stage["cache_cluster_enabled"] is False
-    assert "aws_api_gateway_account.api-gateway-account" in stage["depends_on"]
     access = stage["access_log_settings"]
     group = by_ref(synth, region, "aws_cloudwatch_log_group", access["destination_arn"]).body
     assert f"cross-stack-reference-input-data-{region}" in group["kms_key_id"], "the region's data key"
@@ -339,6 +360,29 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
     # Never the body, headers, or the validation error (it quotes the rejected value: maybe a card number).
     for forbidden in ("$input", "body", "validationErrorString", "$context.requestOverride", "header"):
         assert forbidden not in ACCESS_LOG_FORMAT
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_execution_log_group_api_gateway_would_create_is_ours_first(synth: Synthesized, region: str) -> None:
+    """Created by API Gateway it would have no retention, key or tags and survive destroy."""
+    api = only(synth, "aws_api_gateway_rest_api", region)
+    [group] = [
+        g
+        for g in synth.resources("aws_cloudwatch_log_group", stack=stack(region))
+        if g.body["name"].startswith("API-Gateway-Execution-Logs_")
+    ]
+    assert group.body["name"] == f"API-Gateway-Execution-Logs_{ref(api, 'id')}/{STAGE_NAME}"
+    assert group.body["retention_in_days"] == CONFIG.log_retention_days
+    assert f"cross-stack-reference-input-data-{region}" in group.body["kms_key_id"], "the region's data key"
+    stage = only(synth, "aws_api_gateway_stage", region).body
+    assert f"aws_cloudwatch_log_group.{group.name}" in stage["depends_on"], "exists before the first error log"
+    # The data key lets CloudWatch Logs use it for this group although its name carries no suffix.
+    [data_key] = [
+        k.body for t in ("aws_kms_key", "aws_kms_replica_key") for k in synth.resources(t, stack=f"data-{region}")
+    ]
+    logs = [s for s in json.loads(data_key["policy"])["Statement"] if "logs." in str(s["Principal"].get("Service"))]
+    [arns] = [s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] for s in logs]
+    assert any(arn.endswith(f":log-group:API-Gateway-Execution-Logs_*/{STAGE_NAME}") for arn in arns)
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -352,22 +396,6 @@ def test_method_settings_meter_and_throttle_without_logging_payment_data(synth: 
     assert values["caching_enabled"] is False
     assert values["throttling_rate_limit"] == CONFIG.api_throttling_rate_limit
     assert values["throttling_burst_limit"] == CONFIG.api_throttling_burst_limit
-
-
-@pytest.mark.parametrize("region", REGIONS)
-def test_api_gateway_logging_role_is_least_privilege(synth: Synthesized, region: str) -> None:
-    account = only(synth, "aws_api_gateway_account", region).body
-    role = by_ref(synth, region, "aws_iam_role", account["cloudwatch_role_arn"])
-    assert not list(synth.resources("aws_iam_role_policy_attachment", stack=stack(region)))
-    trust = json.loads(role.body["assume_role_policy"])["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "apigateway.amazonaws.com"}]
-    policy = json.loads(only(synth, "aws_iam_role_policy", region).body["policy"])
-    for statement in policy["Statement"]:
-        if statement["Resource"] == "*":
-            assert statement["Action"] == "logs:DescribeLogGroups"
-            continue
-        assert all(action.startswith("logs:") and "*" not in action for action in statement["Action"])
-        assert all(f":logs:{region}:" in resource for resource in statement["Resource"])
 
 
 # --- request model vs. the validation Lambda -----------------------------------------------------

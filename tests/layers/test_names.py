@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from layers.config import ACM_VALIDATION_PREFIX_LENGTH, CERTIFICATE_DOMAIN_LIMIT, DNS_NAME_LIMIT
 from tests.conftest import LONGEST_SUFFIX
 from tests.synthesized import Synthesized
 
@@ -70,3 +71,12 @@ def test_every_name_ends_with_the_suffix(synth_longest: Synthesized) -> None:
             assert value.isalnum(), f"{resource.address}.{attribute}={value!r} must be alphanumeric"
             continue
         assert value.endswith(f"-{LONGEST_SUFFIX}"), f"{resource.address}.{attribute}={value!r}"
+
+
+def test_certificate_and_record_names_stay_inside_acm_and_dns_limits(synth_longest: Synthesized) -> None:
+    certificates = list(synth_longest.resources("aws_acm_certificate"))
+    assert certificates
+    for certificate in certificates:
+        assert len(certificate.body["domain_name"]) <= CERTIFICATE_DOMAIN_LIMIT, certificate.address
+        for name in certificate.body.get("subject_alternative_names", []):
+            assert len(name) + ACM_VALIDATION_PREFIX_LENGTH <= DNS_NAME_LIMIT, name

@@ -18,7 +18,7 @@ from cdktf import App, TerraformOutput, TerraformStack
 
 from layers.base import BackendSettings, stack_name
 from layers.config import ConfigError, load_config
-from layers.network import INTERFACE_ENDPOINT_SERVICES, NetworkStack
+from layers.network import ENI_RELEASE_TIMEOUT, INTERFACE_ENDPOINT_SERVICES, NetworkStack
 from tests.synthesized import Synthesized
 
 CONFIG = load_config(environ={})
@@ -335,6 +335,19 @@ def test_default_security_group_keeps_no_rule(synth: Synthesized, region: str) -
     assert expr(default["vpc_id"]) == ref("aws_vpc", "vpc")
     assert not default.get("ingress")
     assert not default.get("egress")
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_subnets_and_lambda_sg_wait_for_lambda_enis_on_destroy(synth: Synthesized, region: str) -> None:
+    """Hyperplane ENIs linger 20-40 min after the functions go: the provider's delete defaults give up first."""
+    stack = network(region)
+    subnets = of_type(synth, stack, "aws_subnet")
+    assert subnets
+    for name, subnet in subnets.items():
+        assert subnet["timeouts"] == {"delete": ENI_RELEASE_TIMEOUT}, name
+    [lambda_sg] = [b for b in of_type(synth, stack, "aws_security_group").values() if "lambda" in b["name"]]
+    assert lambda_sg["timeouts"] == {"delete": ENI_RELEASE_TIMEOUT}
+    assert int(ENI_RELEASE_TIMEOUT.removesuffix("m")) > 40
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -23,6 +23,7 @@ from tests.synthesized import Resource, Synthesized
 
 CONFIG = load_config(environ={})
 REGIONS = CONFIG.regions
+SUFFIX = CONFIG.environment_suffix
 #: docs/design.md "Stack attributes": ComputeStack.functions keys.
 FUNCTIONS = {"payment_validation", "payment_processing", "payment_status", "health", "failover_orchestrator"}
 #: The seed's replication budget (issue 6): 1 second.
@@ -208,7 +209,51 @@ def test_replication_latency_towards_the_other_region_alarms_at_one_second(synth
         )
         assert alarm.body["threshold"] == REPLICATION_BUDGET_MS
         assert alarm.body["comparison_operator"] == "GreaterThanThreshold"
+        # DynamoDB aggregates ReplicationLatency per 5 minutes: one period's Maximum catches a spike
+        # above the budget within about 10 minutes; an Average over 3 periods hid it for 15 or more.
+        assert (alarm.body["statistic"], alarm.body["period"]) == ("Maximum", 300)
+        assert alarm.body["evaluation_periods"] == alarm.body["datapoints_to_alarm"] == 1
+        assert alarm.body["period"] * alarm.body["evaluation_periods"] <= 600
         assert_notifies(synth, alarm, topic_of(synth, region))
+
+
+def probe_alarms(synth: Synthesized, region: str, metric: str) -> Iterator[Resource]:
+    """Alarms on a metric the orchestrator's probe publishes in ``region`` (Powertools dimensions)."""
+    for alarm in matching(synth, region, f"PaymentsDR/{SUFFIX}", metric, service="failover-orchestrator"):
+        if (resolved(synth, alarm, "dimensions") or {}).get("region") == region:
+            yield alarm
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_probe_canary_alarms_at_the_budget_within_minutes_on_this_regions_topic(
+    synth: Synthesized, region: str
+) -> None:
+    alarm = one(probe_alarms(synth, region, "ReplicationCanaryLagMs"), "canary lag")
+    assert (alarm.body["statistic"], alarm.body["period"], alarm.body["threshold"]) == (
+        "Maximum",
+        60,
+        REPLICATION_BUDGET_MS,
+    )
+    assert alarm.body["comparison_operator"] == "GreaterThanThreshold"
+    assert alarm.body["period"] * alarm.body["evaluation_periods"] <= 300
+    # A silent canary is a broken watch, not a healthy replication.
+    assert alarm.body["treat_missing_data"] == "breaching"
+    assert_notifies(synth, alarm, topic_of(synth, region))
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_each_region_alarms_on_its_own_health_in_its_own_region(synth: Synthesized, region: str) -> None:
+    """Route 53 metrics exist only in us-east-1: the probe's own check gives us-east-2 an alarm of its own."""
+    alarm = one(probe_alarms(synth, region, "RegionHealthy"), "own health")
+    assert alarm.stack == observability(region)
+    assert "provider" not in alarm.body, "created in the region itself, not through the us-east-1 provider"
+    assert (alarm.body["statistic"], alarm.body["comparison_operator"], alarm.body["threshold"]) == (
+        "Minimum",
+        "LessThanThreshold",
+        1,
+    )
+    assert alarm.body["treat_missing_data"] == "breaching"
+    assert_notifies(synth, alarm, topic_of(synth, region))
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -224,7 +269,11 @@ def test_every_dlq_alarms_on_any_message_and_every_queue_on_message_age(synth: S
         for q in synth.resources("aws_sqs_queue", stack=compute)
         if q.body.get("redrive_policy")
     }
-    dead |= {f.body["dead_letter_config"]["target_arn"] for f in synth.resources("aws_lambda_function", stack=compute)}
+    dead |= {
+        f.body["dead_letter_config"]["target_arn"]
+        for f in synth.resources("aws_lambda_function", stack=compute)
+        if "dead_letter_config" in f.body
+    }
     dead_names = {queues[resolve(synth, compute, arn)] for arn in dead}
     assert len(dead_names) >= 2
     topic = topic_of(synth, region)
@@ -487,3 +536,15 @@ def test_bad_alarm_settings_are_refused_naming_the_key(environ: dict[str, str], 
 def test_longest_probe_with_its_minimum_staleness_is_accepted() -> None:
     config = load_config(environ={"PROBE_INTERVAL_MINUTES": "10", "HEARTBEAT_STALE_SECONDS": "1800"})
     assert config.heartbeat_stale_seconds >= 3 * 60 * config.probe_interval_minutes
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_dashboard_graphs_each_regions_canary_lag_against_the_budget(synth: Synthesized, region: str) -> None:
+    (dashboard,) = synth.resources("aws_cloudwatch_dashboard", stack=observability(region))
+    widgets = [w for w in json.loads(dashboard.body["dashboard_body"])["widgets"] if w["type"] == "metric"]
+    [canary] = [w for w in widgets if any("ReplicationCanaryLagMs" in row for row in w["properties"]["metrics"])]
+    lag_rows = [row for row in canary["properties"]["metrics"] if "ReplicationCanaryLagMs" in row]
+    assert {row[-1]["region"] for row in lag_rows} == set(REGIONS)
+    assert all(row[-1]["stat"] == "Maximum" for row in lag_rows)
+    [budget] = canary["properties"]["annotations"]["horizontal"]
+    assert budget["value"] == REPLICATION_BUDGET_MS
