@@ -426,6 +426,13 @@ def test_fixture_verdicts_are_the_validation_lambdas(case: dict[str, Any]) -> No
     assert verdict == expected
 
 
+@pytest.mark.parametrize("case", [c for c in cases("bad") if c.values[0]["error"] == "card_number_detected"])
+def test_fixture_card_numbers_come_back_masked(case: dict[str, Any]) -> None:
+    # No answer names a field with a run of 12 or more digits, whatever separates them.
+    for run in re.findall(r"[0-9](?:[\W_]*[0-9])*", case["field"]):
+        assert len(re.sub(r"[^0-9]", "", run)) < 12, case["field"]
+
+
 def test_waf_body_limit_and_required_header_are_the_lambdas() -> None:
     assert MAX_BODY_BYTES == PAYMENT_REQUEST.MAX_BODY_BYTES
     assert IDEMPOTENCY_HEADER == PAYMENT_REQUEST.IDEMPOTENCY_HEADER
@@ -450,11 +457,20 @@ def request_bodies(draw: st.DrawFn) -> str:
     fields["merchant_id"] = json.dumps(
         draw(
             st.one_of(
-                st.from_regex(r"[A-Za-z0-9_-]{0,66}", fullmatch=True), st.from_regex(r"[0-9 -]{12,24}", fullmatch=True)
+                st.from_regex(r"[A-Za-z0-9_-]{0,66}", fullmatch=True),
+                st.from_regex(r"[0-9 -]{12,24}", fullmatch=True),
+                st.from_regex(r"[1-9][0-9_-]{12,30}", fullmatch=True),  # digit runs with the separators allowed
             )
         )
     )
-    fields["card_token"] = json.dumps(draw(st.from_regex(r"(tok_)?[A-Za-z0-9_]{0,68}", fullmatch=True)))
+    fields["card_token"] = json.dumps(
+        draw(
+            st.one_of(
+                st.from_regex(r"(tok_)?[A-Za-z0-9_]{0,68}", fullmatch=True),
+                st.from_regex(r"tok_[0-9_]{12,40}", fullmatch=True),
+            )
+        )
+    )
     if draw(st.booleans()):
         fields.pop(draw(st.sampled_from(sorted(fields))))
     if draw(st.integers(0, 9)) == 0:
