@@ -557,13 +557,21 @@ def test_https_health_check_probes_this_regions_own_name(synth: Synthesized, reg
 @pytest.mark.parametrize("region", REGIONS)
 def test_api_alarms_that_steer_dns_use_statistics_route53_accepts(synth: Synthesized, region: str) -> None:
     alarms = {
-        a.body["metric_name"]: a.body for a in synth.resources("aws_cloudwatch_metric_alarm", stack=stack(region))
+        (a.body["metric_name"], a.body["dimensions"].get("Method"), a.body["dimensions"].get("Resource")): a.body
+        for a in synth.resources("aws_cloudwatch_metric_alarm", stack=stack(region))
     }
-    assert set(alarms) == {"5XXError", "Latency"}
+    # One alarm per payment route and statistic (Route 53 takes one metric per alarm): never /health.
+    assert set(alarms) == {
+        (metric, method, path)
+        for metric in ("5XXError", "Latency")
+        for method, path in (("POST", "/payments"), ("GET", "/payments/{id}"))
+    }
     api = only(synth, "aws_api_gateway_rest_api", region).body
-    for alarm in alarms.values():
+    for (metric, method, path), alarm in alarms.items():
         assert alarm["namespace"] == "AWS/ApiGateway"
-        assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": STAGE_NAME}
+        # Method-level metrics: only what this region answers on this route counts.
+        assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": STAGE_NAME, "Resource": path, "Method": method}
+        assert path != HEALTH_PATH
         # Route 53 health checks reject percentiles (extended statistics) and metric math.
         assert alarm["statistic"] == "Average"
         assert "extended_statistic" not in alarm
@@ -574,8 +582,20 @@ def test_api_alarms_that_steer_dns_use_statistics_route53_accepts(synth: Synthes
         assert alarm["alarm_actions"] == alarm["ok_actions"]
         (action,) = alarm["alarm_actions"]
         assert f"cross-stack-reference-input-compute-{region}" in action
-    assert alarms["5XXError"]["threshold"] == CONFIG.api_5xx_rate_threshold
-    assert alarms["Latency"]["threshold"] == CONFIG.api_latency_threshold_ms
+        expected = CONFIG.api_5xx_rate_threshold if metric == "5XXError" else CONFIG.api_latency_threshold_ms
+        assert alarm["threshold"] == expected
+    # 5xx only: client errors (bad input, WAF blocks, throttling, a standby's refusal) never steer DNS.
+    assert not any(metric == "4XXError" for metric, _, _ in alarms)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_method_level_metrics_are_on_for_every_payment_route(synth: Synthesized, region: str) -> None:
+    # Detailed metrics (metrics_enabled) are what publish the Resource/Method dimensions the alarms read.
+    settings_ = only(synth, "aws_api_gateway_method_settings", region).body
+    routes = {(m, p) for (m, p) in methods(synth, region) if p != HEALTH_PATH}
+    assert routes == {("POST", "/payments"), ("GET", "/payments/{id}")}
+    assert settings_["method_path"] == "*/*", "covers every payment route's method"
+    assert settings_["settings"]["metrics_enabled"] is True
 
 
 @pytest.mark.parametrize("region", REGIONS)
