@@ -117,6 +117,8 @@ REDACTED_HEADERS = ("authorization", "x-amz-security-token")
 
 #: Access log line (JSON). Never the body or headers (payment data, credentials), and never
 #: ``$context.error.validationErrorString``: it quotes the rejected value, which may be a card number.
+#: Nor any other text the client chooses: the request path (``resourcePath`` is the route's template,
+#: never the ``{id}`` sent) and the User-Agent.
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -125,7 +127,6 @@ ACCESS_LOG_FORMAT = json.dumps(
         "domainName": "$context.domainName",
         "httpMethod": "$context.httpMethod",
         "resourcePath": "$context.resourcePath",
-        "path": "$context.path",
         "protocol": "$context.protocol",
         "status": "$context.status",
         "responseLength": "$context.responseLength",
@@ -138,7 +139,6 @@ ACCESS_LOG_FORMAT = json.dumps(
         "sourceIp": "$context.identity.sourceIp",
         "callerAccountId": "$context.identity.accountId",
         "callerArn": "$context.identity.userArn",
-        "userAgent": "$context.identity.userAgent",
         "xrayTraceId": "$context.xrayTraceId",
     },
     separators=(",", ":"),

@@ -144,10 +144,10 @@ def _header_values(event: dict[str, Any], name: str) -> list[Any]:
     return values
 
 
-def _header_items(event: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(name, value) of every header in ``headers`` and ``multiValueHeaders``, whatever their shape."""
+def _items(event: dict[str, Any], *sources: str) -> list[tuple[str, Any]]:
+    """(name, value) of every entry of the ``sources`` maps of ``event``, whatever their shape."""
     items: list[tuple[str, Any]] = []
-    for source in ("headers", "multiValueHeaders"):
+    for source in sources:
         headers = event.get(source)
         if not isinstance(headers, dict):
             continue
@@ -157,14 +157,20 @@ def _header_items(event: dict[str, Any]) -> list[tuple[str, Any]]:
     return items
 
 
+def _holds_pan(name: str, value: Any) -> bool:
+    return contains_pan(name) or (value is not None and contains_pan(str(value)))
+
+
 def check_headers(event: dict[str, Any]) -> None:
-    """Refuse a card number in any header's name or value (transport headers aside)."""
-    for name, value in _header_items(event):
-        if name.lower() in TRANSPORT_HEADERS:
-            continue
-        if contains_pan(name) or (value is not None and contains_pan(str(value))):
+    """Refuse a card number in any header's name or value (transport headers aside), or in the query string."""
+    for name, value in _items(event, "headers", "multiValueHeaders"):
+        if name.lower() not in TRANSPORT_HEADERS and _holds_pan(name, value):
             label = name if 0 < len(name) <= 64 and name.isprintable() else "headers"
             raise RequestError("card_number_detected", "a header must never hold a card number", label)
+    for name, value in _items(event, "queryStringParameters", "multiValueQueryStringParameters"):
+        if _holds_pan(name, value):
+            label = f"query.{name}" if 0 < len(name) <= 64 and name.isprintable() else "query"
+            raise RequestError("card_number_detected", "the query string must never hold a card number", label)
 
 
 def idempotency_key(event: dict[str, Any]) -> str:

@@ -339,6 +339,8 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
     # Never the body, headers, or the validation error (it quotes the rejected value: maybe a card number).
     for forbidden in ("$input", "body", "validationErrorString", "$context.requestOverride", "header"):
         assert forbidden not in ACCESS_LOG_FORMAT
+    # Nor client-chosen text: the path holds the {id} as sent, the User-Agent anything at all.
+    assert not {"$context.path", "$context.identity.userAgent"} & set(log_line.values())
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -184,6 +184,9 @@ def arbitrary_events(draw: st.DrawFn) -> dict[str, Any]:
         "httpMethod": "POST",
         "headers": draw(st.one_of(st.just(headers), st.none(), st.just("nope"))),
         "multiValueHeaders": multi,
+        "queryStringParameters": draw(
+            st.one_of(st.none(), st.dictionaries(st.text(max_size=8), key_values, max_size=2))
+        ),
         "body": body,
         "isBase64Encoded": as_base64,
     }

@@ -341,3 +341,18 @@ def test_transport_headers_are_not_read_as_card_numbers() -> None:
 )
 def test_odd_event_shapes_are_400s(event: dict[str, Any]) -> None:
     rejected(event)
+
+
+@pytest.mark.parametrize(
+    ("query", "multi", "field"),
+    [
+        ({"card": "4111 1111 1111 1111"}, None, "query.card"),
+        ({"4111111111111111": ""}, None, "query.****************"),
+        (None, {"note": ["ok", "4111_1111_1111_1111"]}, "query.note"),
+    ],
+)
+def test_card_number_in_the_query_string_is_rejected(query: Any, multi: Any, field: str) -> None:
+    event = api_event()
+    event.update(queryStringParameters=query, multiValueQueryStringParameters=multi)
+    error = rejected(event)
+    assert (error.code, error.field) == ("card_number_detected", field)
