@@ -8,8 +8,9 @@ the region's REST API; the WAF web ACL on the stage filters first, then API Gate
 ``layers/schemas/payment_request.json``, and only then invokes the region's Lambda.
 
 What moves DNS is data plane only: an HTTPS health check of ``https://api-<region>.<zone>/health``
-and CloudWatch-metric health checks on two API alarms (5xx rate, average latency), combined in one
-calculated health check per region. No Lambda has to run for traffic to move.
+and CloudWatch-metric health checks on the API alarms (5xx rate and average latency of each
+payment route, method-level metrics), combined in one calculated health check per region. No
+Lambda has to run for traffic to move.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ REDACTED_HEADERS = ("authorization", "x-amz-security-token")
 
 #: Access log line (JSON). Never the body or headers (payment data, credentials), and never
 #: ``$context.error.validationErrorString``: it quotes the rejected value, which may be a card number.
+#: Nor any other text the client chooses: the request path (``resourcePath`` is the route's template,
+#: never the ``{id}`` sent) and the User-Agent.
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -121,7 +124,6 @@ ACCESS_LOG_FORMAT = json.dumps(
         "domainName": "$context.domainName",
         "httpMethod": "$context.httpMethod",
         "resourcePath": "$context.resourcePath",
-        "path": "$context.path",
         "protocol": "$context.protocol",
         "status": "$context.status",
         "responseLength": "$context.responseLength",
@@ -134,7 +136,6 @@ ACCESS_LOG_FORMAT = json.dumps(
         "sourceIp": "$context.identity.sourceIp",
         "callerAccountId": "$context.identity.accountId",
         "callerArn": "$context.identity.userArn",
-        "userAgent": "$context.identity.userAgent",
         "xrayTraceId": "$context.xrayTraceId",
     },
     separators=(",", ":"),
@@ -168,6 +169,9 @@ ROUTES: tuple[Route, ...] = (
     Route("get_payment", "GET", "/payments/{id}", "payment_status", "AWS_IAM"),
     Route("health", "GET", HEALTH_PATH, "health", "NONE"),
 )
+#: Routes whose own method-level metrics steer DNS: not /health, whose Route 53 checkers (several
+#: requests a second) would dilute the 5xx rate until a total payment failure hid under it.
+PAYMENT_ROUTES: tuple[Route, ...] = tuple(route for route in ROUTES if route.path != HEALTH_PATH)
 
 
 def execution_log_group_name(rest_api_id: str) -> str:
@@ -735,17 +739,20 @@ class EdgeStack(LayerStack):
     # --- health and DNS ------------------------------------------------------------------------
 
     def _api_alarms(self) -> dict[str, CloudwatchMetricAlarm]:
-        """Alarms that steer DNS: metric alarms with plain statistics, as Route 53 requires.
+        """Alarms that steer DNS: per payment route, 5xx rate and average latency, plain statistics.
 
-        Route 53 health checks accept neither metric math nor percentiles, so the error alarm uses
-        ``5XXError`` Average (API Gateway's fraction of requests answered 5xx) and the latency alarm
-        uses Average latency; the observability layer adds the p99 alarm for humans. Missing data
-        is not breaching: a region without traffic (the standby) is not down; the HTTPS health
+        Method-level metrics (dimensions ``ApiName``, ``Stage``, ``Resource``, ``Method``; the
+        stage's ``*/*`` method settings turn them on) of each route in :data:`PAYMENT_ROUTES`, so
+        only what this region answers on its payment routes counts: not ``/health``, and never a
+        4xx (bad input, WAF blocks, throttling, a standby's refusal). Route 53 health checks
+        accept one metric per alarm, neither metric math nor percentiles, hence one alarm per
+        route and statistic: ``5XXError`` Average (the route's fraction of 5xx answers) and
+        ``Latency`` Average; the observability layer adds the p99 alarm for humans. Missing data
+        is not breaching: a route without traffic (the standby) is not down; the HTTPS health
         check covers a dead region.
         """
         topic_arn = self.compute.alert_topic.arn
         period, periods = self.config.alarm_period_seconds, self.config.alarm_evaluation_periods
-        dimensions = {"ApiName": self.api_name, "Stage": STAGE_NAME}
         specs = {
             "5xx_rate": (
                 "5XXError",
@@ -759,28 +766,32 @@ class EdgeStack(LayerStack):
             ),
         }
         alarms: dict[str, CloudwatchMetricAlarm] = {}
-        for key, (metric, threshold, what) in specs.items():
-            alarms[key] = CloudwatchMetricAlarm(
-                self,
-                f"alarm-{key.replace('_', '-')}",
-                alarm_name=self.name(f"payments-api-{key.replace('_', '-')}"),
-                alarm_description=(
-                    f"{what} for {periods} x {period} s in {self.region}. "
-                    "Steers DNS: while in ALARM, Route 53 counts this region unhealthy."
-                ),
-                namespace="AWS/ApiGateway",
-                metric_name=metric,
-                dimensions=dimensions,
-                statistic="Average",
-                period=period,
-                evaluation_periods=periods,
-                datapoints_to_alarm=periods,
-                threshold=threshold,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[topic_arn],
-                ok_actions=[topic_arn],
-            )
+        for route in PAYMENT_ROUTES:
+            dimensions = {"ApiName": self.api_name, "Stage": STAGE_NAME, "Resource": route.path, "Method": route.method}
+            for kind, (metric, threshold, what) in specs.items():
+                key = f"{kind}_{route.key}"
+                slug = f"{kind}-{route.key}".replace("_", "-")
+                alarms[key] = CloudwatchMetricAlarm(
+                    self,
+                    f"alarm-{slug}",
+                    alarm_name=self.name(f"payments-api-{slug}"),
+                    alarm_description=(
+                        f"{what} on {route.method} {route.path} for {periods} x {period} s in {self.region}. "
+                        "Steers DNS: while in ALARM, Route 53 counts this region unhealthy."
+                    ),
+                    namespace="AWS/ApiGateway",
+                    metric_name=metric,
+                    dimensions=dimensions,
+                    statistic="Average",
+                    period=period,
+                    evaluation_periods=periods,
+                    datapoints_to_alarm=periods,
+                    threshold=threshold,
+                    comparison_operator="GreaterThanThreshold",
+                    treat_missing_data="notBreaching",
+                    alarm_actions=[topic_arn],
+                    ok_actions=[topic_arn],
+                )
         return alarms
 
     def _health_checks(self) -> tuple[Route53HealthCheck, Route53HealthCheck]:

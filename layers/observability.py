@@ -5,7 +5,7 @@ Identical in every region (a loop in ``main.py``). Bill of materials, per region
 - e-mail subscriptions (``config.alert_emails``) on the region's alert topic; the topic itself
   lives in the compute layer, because the edge layer's DNS-steering alarms publish to it first;
 - metric alarms, each notifying the topic on ``ALARM`` and on ``OK``: API p99 latency (the edge
-  layer owns the 5xx-rate and average-latency alarms that steer DNS), Lambda ``Errors`` and
+  layer owns the per-payment-route 5xx-rate and average-latency alarms that steer DNS), Lambda ``Errors`` and
   ``Throttles`` of every function, DynamoDB throttles of every table and index, DynamoDB
   replication latency towards the other region (the 1-second budget), SQS dead-letter depth and
   oldest-message age, and Route 53 health check status (in us-east-1, where those metrics live);
@@ -15,7 +15,8 @@ Identical in every region (a loop in ``main.py``). Bill of materials, per region
   API alarms, so DNS failover needs no Lambda;
 - the failover orchestrator's wiring: subscription to the composite alarm's notifications, the
   one-minute heartbeat / peer probe schedule, its asynchronous-invocation settings;
-- a dashboard showing both regions side by side, deployed in both regions.
+- a dashboard showing both regions side by side, deployed in both regions, with the requests
+  rejected as bad input by error code (``PaymentRejected``): visible, never on the failover path.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from constructs import Construct
 from layers.base import BackendSettings, LayerStack
 from layers.config import Config
 from layers.data import TABLES
-from layers.edge import STAGE_NAME, EdgeStack
+from layers.edge import PAYMENT_ROUTES, STAGE_NAME, EdgeStack
 from layers.network import PARTITION, policy_document
 
 #: The seed's replication budget: a write in one region is readable in the other within 1 s.
@@ -150,15 +151,31 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
     Each metric carries the region it is read from (``region``) and a label starting with the
     region it describes; Route 53 metrics are read from us-east-1 for both regions' checks.
     """
-    api, errors, throttles, duration, ddb, replication, depth, age, health, fence, canary = ([] for _ in range(11))
+    api, errors, throttles, duration, ddb, replication, depth, age, health, fence, canary, rejected = (
+        [] for _ in range(12)
+    )
     for v in views:
         r = v.region
         api_dims = {"ApiName": v.api_name, "Stage": v.stage_name}
         api.append(_metric("AWS/ApiGateway", "Latency", api_dims, region=r, label=f"{r} p99 latency", stat="p99"))
-        api.append(
-            _metric(
-                "AWS/ApiGateway", "5XXError", api_dims, region=r, label=f"{r} 5xx rate", stat="Average", yAxis="right"
+        for route in PAYMENT_ROUTES:
+            # The 5xx rate that steers DNS: the payment route's own, /health and 4xx left out.
+            route_dims = {**api_dims, "Resource": route.path, "Method": route.method}
+            label = f"{r} {route.method} {route.path} 5xx rate"
+            api.append(
+                _metric("AWS/ApiGateway", "5XXError", route_dims, region=r, label=label, stat="Average", yAxis="right")
             )
+        # Bad input by error code: visible here, and on no alarm that fails over.
+        rejected.append(
+            {
+                "expression": (
+                    f'SEARCH(\'{{{v.metrics_namespace},code,region,service}} MetricName="PaymentRejected" '
+                    f"region=\"{r}\"', 'Sum', 60)"
+                ),
+                "id": f"rejected_{r.replace('-', '_')}",
+                "region": r,
+                "label": f"{r} rejected",
+            }
         )
         for key, name in v.functions.items():
             dims = {"FunctionName": name}
@@ -260,7 +277,8 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
         )
     budget = {"horizontal": [{"label": "1 s replication budget", "value": REPLICATION_BUDGET_MS}]}
     return [
-        _widget("API p99 latency (ms) and 5xx rate", api, home=home),
+        _widget("API p99 latency (ms) and payment routes' 5xx rate", api, home=home),
+        _widget("Requests rejected (400) by error code", rejected, home=home),
         _widget("Lambda errors", errors, home=home),
         _widget("Lambda throttles", throttles, home=home),
         _widget("Lambda duration p99 (ms)", duration, home=home),
@@ -749,10 +767,11 @@ class ObservabilityStack(LayerStack):
     def composite_members(self) -> dict[str, CloudwatchMetricAlarm]:
         """The alarms that mean "this region cannot take payments", by key.
 
-        API 5xx rate and average latency (the same alarms Route 53 watches through the calculated
-        health check), failures and throttles of the validation function, write throttles on the
-        two tables every payment writes, and, where the composite can see it (same region), the
-        HTTPS health check. p99 latency and the other functions inform people, they don't fail over.
+        API 5xx rate and average latency of each payment route (the same alarms Route 53 watches
+        through the calculated health check; 4xx, such as rejected bad input, never counts),
+        failures and throttles of the validation function, write throttles on the two tables every
+        payment writes, and, where the composite can see it (same region), the HTTPS health check.
+        p99 latency and the other functions inform people, they don't fail over.
         """
         members: dict[str, CloudwatchMetricAlarm] = {
             f"edge_{key}": alarm for key, alarm in self.edge.api_alarms.items()

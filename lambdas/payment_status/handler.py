@@ -1,4 +1,9 @@
-"""``GET /payments/{id}``: the payment with its card token masked; 404 when unknown, 400 on a bad id."""
+"""``GET /payments/{id}``: the payment with its card token masked; 404 when unknown, 400 on a bad id.
+
+Path input gets the rules of ``POST /payments``: whatever the event holds, a bad id is a 400
+naming ``id`` (counted as ``PaymentRejected`` by code), never a 5xx, and the id is never echoed
+or logged. 503 is for this region's own faults (DynamoDB) only.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from payments_common.ids import is_payment_id
 
 SETTINGS = config.load()
 logger = observability.logger()
+metrics = observability.metrics(SETTINGS.region)
+#: Codes this function answers 4xx with: the ``code`` dimension of its rejection metric.
+ERROR_CODES = frozenset({"invalid_payment_id"})
 DYNAMODB = clients.client("dynamodb", max_attempts=3)
 
 #: Attributes a client may see (``request_hash`` and internals stay inside).
@@ -52,6 +60,7 @@ def handle(event: Any) -> dict[str, Any]:
     """Look the payment up in this region's replica."""
     payment_id = payment_id_from(event)
     if payment_id is None or not is_payment_id(payment_id):
+        observability.count_rejection(metrics, "invalid_payment_id", ERROR_CODES)
         return responses.error(400, "invalid_payment_id", "the payment id must be a lowercase UUID", "id")
     item = DYNAMODB.get_item(
         TableName=SETTINGS.transactions_table, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True

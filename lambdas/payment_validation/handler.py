@@ -145,8 +145,8 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = payment_request.parse(event)
     except RequestError as exc:
-        logger.info("request rejected", extra={"error": exc.code, "field": exc.field})
-        metrics.add_metric(name="PaymentRejected", unit="Count", value=1)
+        logger.info("request rejected", extra={"error": exc.code, "field": exc.field, "cause": exc.cause})
+        observability.count_rejection(metrics, exc.code, payment_request.ERROR_CODES)
         return responses.error(exc.status, exc.code, exc.message, exc.field)
     try:
         if FENCES.get(SETTINGS.region).fenced:

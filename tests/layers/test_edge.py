@@ -360,6 +360,8 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
     # Never the body, headers, or the validation error (it quotes the rejected value: maybe a card number).
     for forbidden in ("$input", "body", "validationErrorString", "$context.requestOverride", "header"):
         assert forbidden not in ACCESS_LOG_FORMAT
+    # Nor client-chosen text: the path holds the {id} as sent, the User-Agent anything at all.
+    assert not {"$context.path", "$context.identity.userAgent"} & set(log_line.values())
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -452,6 +454,15 @@ def test_fixture_verdicts_are_the_validation_lambdas(case: dict[str, Any]) -> No
     verdict = lambda_verdict(case["body"], case.get("headers"))
     expected = (case["error"], case["field"]) if "error" in case else None
     assert verdict == expected
+    if "error" in case:  # the rejection metric's code dimension is a fixed set
+        assert case["error"] in PAYMENT_REQUEST.ERROR_CODES
+
+
+@pytest.mark.parametrize("case", [c for c in cases("bad") if c.values[0]["error"] == "card_number_detected"])
+def test_fixture_card_numbers_come_back_masked(case: dict[str, Any]) -> None:
+    # No answer names a field with a run of 12 or more digits, whatever separates them.
+    for run in re.findall(r"[0-9](?:[\W_]*[0-9])*", case["field"]):
+        assert len(re.sub(r"[^0-9]", "", run)) < 12, case["field"]
 
 
 def test_waf_body_limit_and_required_header_are_the_lambdas() -> None:
@@ -478,11 +489,20 @@ def request_bodies(draw: st.DrawFn) -> str:
     fields["merchant_id"] = json.dumps(
         draw(
             st.one_of(
-                st.from_regex(r"[A-Za-z0-9_-]{0,66}", fullmatch=True), st.from_regex(r"[0-9 -]{12,24}", fullmatch=True)
+                st.from_regex(r"[A-Za-z0-9_-]{0,66}", fullmatch=True),
+                st.from_regex(r"[0-9 -]{12,24}", fullmatch=True),
+                st.from_regex(r"[1-9][0-9_-]{12,30}", fullmatch=True),  # digit runs with the separators allowed
             )
         )
     )
-    fields["card_token"] = json.dumps(draw(st.from_regex(r"(tok_)?[A-Za-z0-9_]{0,68}", fullmatch=True)))
+    fields["card_token"] = json.dumps(
+        draw(
+            st.one_of(
+                st.from_regex(r"(tok_)?[A-Za-z0-9_]{0,68}", fullmatch=True),
+                st.from_regex(r"tok_[0-9_]{12,40}", fullmatch=True),
+            )
+        )
+    )
     if draw(st.booleans()):
         fields.pop(draw(st.sampled_from(sorted(fields))))
     if draw(st.integers(0, 9)) == 0:
@@ -569,13 +589,21 @@ def test_https_health_check_probes_this_regions_own_name(synth: Synthesized, reg
 @pytest.mark.parametrize("region", REGIONS)
 def test_api_alarms_that_steer_dns_use_statistics_route53_accepts(synth: Synthesized, region: str) -> None:
     alarms = {
-        a.body["metric_name"]: a.body for a in synth.resources("aws_cloudwatch_metric_alarm", stack=stack(region))
+        (a.body["metric_name"], a.body["dimensions"].get("Method"), a.body["dimensions"].get("Resource")): a.body
+        for a in synth.resources("aws_cloudwatch_metric_alarm", stack=stack(region))
     }
-    assert set(alarms) == {"5XXError", "Latency"}
+    # One alarm per payment route and statistic (Route 53 takes one metric per alarm): never /health.
+    assert set(alarms) == {
+        (metric, method, path)
+        for metric in ("5XXError", "Latency")
+        for method, path in (("POST", "/payments"), ("GET", "/payments/{id}"))
+    }
     api = only(synth, "aws_api_gateway_rest_api", region).body
-    for alarm in alarms.values():
+    for (metric, method, path), alarm in alarms.items():
         assert alarm["namespace"] == "AWS/ApiGateway"
-        assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": STAGE_NAME}
+        # Method-level metrics: only what this region answers on this route counts.
+        assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": STAGE_NAME, "Resource": path, "Method": method}
+        assert path != HEALTH_PATH
         # Route 53 health checks reject percentiles (extended statistics) and metric math.
         assert alarm["statistic"] == "Average"
         assert "extended_statistic" not in alarm
@@ -586,8 +614,20 @@ def test_api_alarms_that_steer_dns_use_statistics_route53_accepts(synth: Synthes
         assert alarm["alarm_actions"] == alarm["ok_actions"]
         (action,) = alarm["alarm_actions"]
         assert f"cross-stack-reference-input-compute-{region}" in action
-    assert alarms["5XXError"]["threshold"] == CONFIG.api_5xx_rate_threshold
-    assert alarms["Latency"]["threshold"] == CONFIG.api_latency_threshold_ms
+        expected = CONFIG.api_5xx_rate_threshold if metric == "5XXError" else CONFIG.api_latency_threshold_ms
+        assert alarm["threshold"] == expected
+    # 5xx only: client errors (bad input, WAF blocks, throttling, a standby's refusal) never steer DNS.
+    assert not any(metric == "4XXError" for metric, _, _ in alarms)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_method_level_metrics_are_on_for_every_payment_route(synth: Synthesized, region: str) -> None:
+    # Detailed metrics (metrics_enabled) are what publish the Resource/Method dimensions the alarms read.
+    settings_ = only(synth, "aws_api_gateway_method_settings", region).body
+    routes = {(m, p) for (m, p) in methods(synth, region) if p != HEALTH_PATH}
+    assert routes == {("POST", "/payments"), ("GET", "/payments/{id}")}
+    assert settings_["method_path"] == "*/*", "covers every payment route's method"
+    assert settings_["settings"]["metrics_enabled"] is True
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -150,11 +150,18 @@ def test_api_has_p99_latency_and_5xx_rate_alarms_to_the_regions_topic(synth: Syn
     dims = {"ApiName": api.body["name"], "Stage": resolved(synth, stage, "stage_name")}
     latency = [a for a in matching(synth, region, "AWS/ApiGateway", "Latency", **dims)]
     p99 = one((a for a in latency if a.body.get("extended_statistic") == "p99"), "p99 latency")
-    rate = one(
-        (a for a in matching(synth, region, "AWS/ApiGateway", "5XXError", **dims) if a.body["statistic"] == "Average"),
-        "5xx rate",
-    )
-    for alarm in (p99, rate):
+    rates = [
+        one(
+            (
+                a
+                for a in matching(synth, region, "AWS/ApiGateway", "5XXError", **dims, Resource=path, Method=method)
+                if a.body["statistic"] == "Average"
+            ),
+            f"5xx rate of {method} {path}",
+        )
+        for method, path in (("POST", "/payments"), ("GET", "/payments/{id}"))
+    ]
+    for alarm in (p99, *rates):
         assert_notifies(synth, alarm, topic_of(synth, region))
 
 
@@ -351,6 +358,30 @@ def test_composite_alarm_covers_validation_failures_and_write_throttles(synth: S
     assert resolved(synth, writes, "alarm_name") in members
 
 
+@pytest.mark.parametrize("region", REGIONS)
+def test_composite_counts_only_the_payment_routes_5xx_and_latency_from_the_api(synth: Synthesized, region: str) -> None:
+    members = set(composite_members(synth, region))
+    api_members = [a for a in alarms_of(synth, region) if a.body.get("namespace") == "AWS/ApiGateway"]
+    api_members = [a for a in api_members if resolved(synth, a, "alarm_name") in members]
+    found = {
+        (a.body["metric_name"], a.body["dimensions"].get("Method"), a.body["dimensions"].get("Resource"))
+        for a in api_members
+    }
+    assert found == {
+        (metric, method, path)
+        for metric in ("5XXError", "Latency")
+        for method, path in (("POST", "/payments"), ("GET", "/payments/{id}"))
+    }
+    for alarm in api_members:
+        assert alarm.body["statistic"] == "Average"
+    # Rejections of bad input are counted for people, never for the failover path.
+    assert not any(
+        "PaymentRejected" in str(a.body)
+        for a in alarms_of(synth, region)
+        if resolved(synth, a, "alarm_name") in members
+    )
+
+
 def test_primary_failover_record_goes_unhealthy_on_the_alarms_the_composite_uses(synth: Synthesized) -> None:
     primary = CONFIG.primary_region
     edge = stack_name("edge", primary)
@@ -454,6 +485,28 @@ def test_dashboard_is_json_and_every_graph_shows_both_regions(synth: Synthesized
     titles = " ".join(w["properties"]["title"].lower() for w in widgets)
     for topic in ("latency", "5xx", "errors", "throttles", "duration", "replication", "queue", "health", "fence"):
         assert topic in titles
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_dashboard_shows_rejections_by_code_and_the_routes_that_steer_dns(synth: Synthesized, region: str) -> None:
+    (dashboard,) = synth.resources("aws_cloudwatch_dashboard", stack=observability(region))
+    body = json.loads(dashboard.body["dashboard_body"])
+    widgets = {w["properties"]["title"]: w for w in body["widgets"] if w["type"] == "metric"}
+    (rejected,) = [w for title, w in widgets.items() if "rejected" in title.lower()]
+    expressions = {row["region"]: row["expression"] for row in metric_rows(rejected)}
+    assert set(expressions) == set(REGIONS)
+    for where, expression in expressions.items():
+        # Every code of the rejection metric, per region: a flood of bad input shows here.
+        assert ",code,region,service}" in expression
+        assert 'MetricName="PaymentRejected"' in expression
+        assert f'region="{where}"' in expression
+    (api,) = [w for title, w in widgets.items() if "5xx" in title]
+    routes = {
+        (row[row.index("Method") + 1], row[row.index("Resource") + 1])
+        for row in api["properties"]["metrics"]
+        if isinstance(row, list) and row[1] == "5XXError"
+    }
+    assert routes == {("POST", "/payments"), ("GET", "/payments/{id}")}
 
 
 def test_both_dashboards_show_the_same_graphs(synth: Synthesized) -> None:

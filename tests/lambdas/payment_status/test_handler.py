@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.lambdas.conftest import PRIMARY, TRANSACTIONS, VALID_BODY, Aws, FakeContext, api_event, load_handler
 
@@ -65,3 +68,45 @@ def test_dynamodb_failure_is_503(status_fn: ModuleType, aws: Aws, context: FakeC
 @pytest.mark.parametrize(("token", "masked"), [("tok_abcdefgh", "********efgh"), ("abc", "abc")])
 def test_mask_token(status_fn: ModuleType, token: str, masked: str) -> None:
     assert status_fn.mask_token(token) == masked
+
+
+_ID_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.uuids().map(str),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.sampled_from(["4111 1111 1111 1111", "4111_1111_1111_1111", "41111111-1111-1111-1111-111111111111"]),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=5), max_size=2),
+)
+_PATH_PARAMETERS = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.dictionaries(st.sampled_from(["id", "payment_id", "other"]), _ID_TEXT, max_size=2),
+)
+_EVENTS = st.one_of(
+    st.builds(lambda params: {"httpMethod": "GET", "pathParameters": params, "headers": {}}, _PATH_PARAMETERS),
+    st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=2)),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=_EVENTS)
+def test_any_path_input_is_a_4xx_that_echoes_nothing(
+    status_fn: ModuleType, logs: list[str], capsys: pytest.CaptureFixture[str], event: Any
+) -> None:
+    logs.clear()
+    response = status_fn.handler(event, FakeContext())
+    assert response["statusCode"] in {400, 404}, response["body"]
+    body = json.loads(response["body"])
+    assert body["field"] == "id"
+    out = capsys.readouterr().out
+    # The function's own lines (botocore's DEBUG lines of the lookup are the test's log level, not Lambda's).
+    own = [line for line in logs if not line.startswith("botocore")]
+    params = event.get("pathParameters") if isinstance(event, dict) else None
+    value = params.get("id", params.get("payment_id")) if isinstance(params, dict) else None
+    if isinstance(value, str) and re.search(r"[0-9]", value):
+        assert value not in response["body"]
+        assert not any(value in line for line in own)
+    codes = [json.loads(line)["code"] for line in out.splitlines() if '"PaymentRejected"' in line]
+    assert codes == (["invalid_payment_id"] if response["statusCode"] == 400 else [])

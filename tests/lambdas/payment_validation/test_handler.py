@@ -313,3 +313,50 @@ def test_missing_queue_url_fails_the_cold_start_with_its_name(aws: Aws) -> None:
     with pytest.raises(RuntimeError, match="PROCESSING_QUEUE_URL") as caught:
         import_fresh("payment_validation", environ)
     assert type(caught.value).__name__ == "ConfigError"
+
+
+def emitted(out: str, name: str) -> list[dict[str, Any]]:
+    """Every EMF blob printed to stdout that holds metric ``name``."""
+    blobs = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [blob for blob in blobs if name in blob]
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        (api_event({**VALID_BODY, "merchant_id": "4111_1111_1111_1111"}), "card_number_detected"),
+        (
+            api_event('{"amount":1E+1000000000000000000,"currency":"USD","merchant_id":"m","card_token":"tok_abcd"}'),
+            "number_out_of_range",
+        ),
+        (api_event({**VALID_BODY, "amount": "10.00000000000000000000"}), "amount_precision"),
+        (api_event(key=None), "missing_idempotency_key"),
+    ],
+)
+def test_every_rejection_is_a_400_counted_by_code_in_its_own_metric(
+    validation: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    logs: list[str],
+    capsys: pytest.CaptureFixture[str],
+    event: dict[str, Any],
+    code: str,
+) -> None:
+    status, body, _ = post(validation, context, event)
+    assert (status, body["error"]) == (400, code)
+    out = capsys.readouterr().out
+    (blob,) = emitted(out, "PaymentRejected")
+    assert (blob["code"], blob["region"], blob["service"]) == (code, PRIMARY, "payments-test")
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["region", "service", "code"]]
+    # The code dimension stays on its own blob: the invocation's other metrics keep their dimensions.
+    assert all("code" not in other for other in emitted(out, "PaymentRequest"))
+    assert not [line for line in logs if '"level":"ERROR"' in line.replace(" ", "")]
+    assert aws.items(TRANSACTIONS) == []
+
+
+def test_an_accepted_payment_counts_no_rejection(
+    validation: ModuleType, aws: Aws, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert post(validation, context, api_event())[0] == 202
+    assert emitted(capsys.readouterr().out, "PaymentRejected") == []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from payments_common.pan import contains_pan
 from payments_common.payment_request import MAX_BODY_BYTES, RequestError, parse, payment_id
 
 from tests.lambdas.conftest import VALID_BODY, api_event
@@ -225,3 +227,132 @@ def test_equivalent_bodies_hash_alike_and_different_ones_do_not() -> None:
     b = parse(api_event(json.dumps(body(amount="AMOUNT")).replace('"AMOUNT"', "10.50")))
     c = parse(api_event(body(amount="10.51")))
     assert a.request_hash == b.request_hash != c.request_hash
+
+
+# --- attacks of issue #15: card numbers whatever the separators and wherever they are -------------
+
+_LONG_RUN = re.compile(r"[0-9](?:[\W_]*[0-9])*")
+
+
+def assert_no_long_digit_run(text: str) -> None:
+    """No run of 12 or more digits (any separators) in ``text``: nothing echoed can hold a card number."""
+    for run in _LONG_RUN.findall(text):
+        assert len(re.sub(r"[^0-9]", "", run)) < 12, text
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(merchant_id="4111_1111_1111_1111"), "merchant_id"),
+        (body(card_token="tok_4111_1111_1111_1111"), "card_token"),
+        (body(card_token="tok_x_4111_1111_1111_1111_y"), "card_token"),
+        (body(merchant_id="4111-1111_1111-1111"), "merchant_id"),
+        (body(merchant_id="٤١١١١١١١١١١١١١١١"), "merchant_id"),  # Arabic-Indic digits
+    ],
+)
+def test_card_numbers_grouped_with_any_separator_are_rejected(payload: dict[str, Any], field: str) -> None:
+    error = rejected(api_event(payload))
+    assert (error.code, error.field) == ("card_number_detected", field)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"4111111111111111": 1}', "****************"),
+        ('{"meta": {"4111 1111 1111 1111": "x"}}', "meta.**** **** **** ****"),
+        ('{"items": [{"a": 1}, {"4111_1111_1111_1111": true}]}', "items[1].****_****_****_****"),
+        ('{"\\u0034111111111111111": 1}', "****************"),
+        ('{"x": [[{"\\u0034111\\u002d1111\\u002d1111\\u002d1111": null}]]}', "x[0][0].****-****-****-****"),
+    ],
+)
+def test_card_number_as_a_key_is_rejected_with_the_path_masked(text: str, field: str) -> None:
+    document = {**VALID_BODY, **json.loads(text)}
+    error = rejected(api_event(json.dumps(document, ensure_ascii=False)))
+    assert (error.code, error.field) == ("card_number_detected", field)
+    assert_no_long_digit_run(error.field + error.message)
+
+
+def test_unknown_key_with_a_long_digit_run_is_masked() -> None:
+    error = rejected(api_event(body(**{"note_411111111111": "x"})))
+    assert (error.code, error.field) == ("unknown_field", "note_************")
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "field"),
+    [
+        ('"amount": 1E+1000000000000000000', "number_out_of_range", "amount"),
+        ('"amount": 1E-1000000000000000000', "amount_precision", "amount"),  # Decimal holds it
+        ('"amount": 1E+999999999', "amount_too_large", "amount"),
+        ('"amount": "10.50", "extra": 1E+1000000000000000000', "number_out_of_range", "extra"),
+        ('"amount": "10.50", "extra": {"deep": [1, 1e+1000000000000000000]}', "number_out_of_range", "extra.deep[1]"),
+    ],
+)
+def test_huge_exponent_anywhere_is_a_400_naming_the_field(where: str, code: str, field: str) -> None:
+    text = '{"currency": "USD", "merchant_id": "m", "card_token": "tok_abcd", ' + where + "}"
+    error = rejected(api_event(text))
+    assert (error.code, error.field) == (code, field)
+
+
+@pytest.mark.parametrize("amount", ["10.00000000000000000000", "1.00000000000000000001"])
+def test_long_decimals_are_too_many_decimals_not_a_card_number(amount: str) -> None:
+    error = rejected(api_event(body(amount=amount)))
+    assert (error.code, error.field) == ("amount_precision", "amount")
+
+
+def test_long_decimals_as_a_json_number_are_too_many_decimals() -> None:
+    text = json.dumps(body(amount="AMOUNT")).replace('"AMOUNT"', "10.00000000000000000000")
+    assert (rejected(api_event(text)).code, rejected(api_event(text)).field) == ("amount_precision", "amount")
+
+
+@pytest.mark.parametrize(
+    ("headers", "field"),
+    [
+        ({"Idempotency-Key": "k-1", "X-Card": "4111 1111 1111 1111"}, "X-Card"),
+        ({"Idempotency-Key": "k-1", "X-4111111111111111": "1"}, "X-****************"),
+        ({"Idempotency-Key": "4111_1111_1111_1111"}, "Idempotency-Key"),
+    ],
+)
+def test_card_number_in_any_header_is_rejected(headers: dict[str, str], field: str) -> None:
+    error = rejected(api_event(key=None, headers=headers))
+    assert (error.code, error.field) == ("card_number_detected", field)
+
+
+def test_card_number_in_a_multi_value_header_is_rejected() -> None:
+    event = api_event(multi={"X-Note": ["fine", "4111-1111-1111-1111"]})
+    assert (rejected(event).code, rejected(event).field) == ("card_number_detected", "X-Note")
+
+
+def test_transport_headers_are_not_read_as_card_numbers() -> None:
+    # Two client IPs read as one 16-digit run, which passes Luhn: API Gateway sets this header.
+    forwarded = "4.111.111.11, 111.111.1"
+    assert contains_pan(forwarded)
+    event = api_event(headers={"X-Forwarded-For": forwarded, "X-Amzn-Trace-Id": "Root=1-41111111-111111111111"})
+    assert parse(event).payment.currency == "USD"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"headers": ["Idempotency-Key", "k"], "body": "{}"},
+        {"headers": {"Idempotency-Key": "k"}, "multiValueHeaders": {"X": "not-a-list"}, "body": 5},
+        {"headers": {5: "k", None: "x"}, "body": "{}"},
+        {"headers": {"Idempotency-Key": "k"}, "body": "{}", "isBase64Encoded": "yes"},
+    ],
+)
+def test_odd_event_shapes_are_400s(event: dict[str, Any]) -> None:
+    rejected(event)
+
+
+@pytest.mark.parametrize(
+    ("query", "multi", "field"),
+    [
+        ({"card": "4111 1111 1111 1111"}, None, "query.card"),
+        ({"4111111111111111": ""}, None, "query.****************"),
+        (None, {"note": ["ok", "4111_1111_1111_1111"]}, "query.note"),
+    ],
+)
+def test_card_number_in_the_query_string_is_rejected(query: Any, multi: Any, field: str) -> None:
+    event = api_event()
+    event.update(queryStringParameters=query, multiValueQueryStringParameters=multi)
+    error = rejected(event)
+    assert (error.code, error.field) == ("card_number_detected", field)
