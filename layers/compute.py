@@ -103,6 +103,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # and SNS in BOTH regions, including the failing one, whose endpoints this VPC cannot reach.
     # It handles no payment data: it reads and writes the control table and publishes summaries.
     FunctionSpec("failover_orchestrator", "Fences a failing region and publishes failover summaries", in_vpc=False),
+    FunctionSpec("authorizer", "API Gateway REQUEST authorizer: merchant API key -> merchant id"),
 )
 
 
@@ -334,6 +335,8 @@ class ComputeStack(LayerStack):
         }
         if spec.key == "payment_validation":
             variables["PROCESSING_QUEUE_URL"] = self.processing_queue.url
+        if spec.key == "authorizer":
+            variables["MERCHANTS_TABLE"] = tables["merchants"].name
         if spec.key == "failover_orchestrator":
             variables["ALERT_TOPIC_ARN"] = self.alert_topic.arn
             variables["PROCESSING_FUNCTION_NAME"] = self.function_name("payment_processing")
@@ -409,6 +412,8 @@ class ComputeStack(LayerStack):
             "payment_status": [statement("ReadPayments", ["dynamodb:GetItem"], [tables["transactions"]])],
             "health": [statement("ReadControlTable", ["dynamodb:GetItem"], [tables["control"]])],
             "failover_orchestrator": self._orchestrator_permissions(tables["control"]),
+            # Reads keys from this region's replica only; keys are written by operators (tools/merchants.py).
+            "authorizer": [statement("ReadMerchantKeys", ["dynamodb:GetItem"], [tables["merchants"]])],
         }
         return own[spec.key] + common
 

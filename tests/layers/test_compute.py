@@ -257,6 +257,10 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             )
             assert variables["PROCESSING_FUNCTION_NAME"] == f"payment-processing-{SUFFIX}"
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
+        if key == "authorizer":
+            assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
+        else:
+            assert "MERCHANTS_TABLE" not in variables, f"{key}: only the authorizer reads API keys"
 
 
 # ------------------------------------------------------------------ queues and topic
@@ -412,6 +416,7 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
         }
         | on(["lambda:ListEventSourceMappings"], ("*",))
         | {("lambda:UpdateEventSourceMapping", ("arn", arn)) for arn in mappings},
+        "authorizer": on(["dynamodb:GetItem"], table("merchants")),
     }
     eni = [
         "ec2:CreateNetworkInterface",
