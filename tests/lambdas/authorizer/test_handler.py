@@ -156,3 +156,10 @@ def test_a_policy_is_built_for_the_api_and_stage_of_the_call(authorizer: ModuleT
 def test_an_event_without_method_arn_is_denied(authorizer: ModuleType) -> None:
     assert not allowed(authorizer.handler({"headers": {}}, FakeContext()))
     assert not allowed(authorizer.handler("nonsense", FakeContext()))
+
+
+def test_a_valid_key_with_a_method_arn_that_is_not_execute_api_is_denied(authorizer: ModuleType, aws: Aws) -> None:
+    key = issue_key(aws, "merchant-a")
+    event = authorizer_event(f"Bearer {key.token}")
+    event["methodArn"] = "arn:aws:lambda:us-east-1:123456789012:function:other"
+    assert not allowed(authorizer.handler(event, FakeContext()))
