@@ -31,6 +31,11 @@ PAYMENT_ITEM = {
 }
 
 
+#: The merchants-table record the authorizer reads, and the key that matches it (set in ``main``).
+KEY_RECORD: dict[str, Any] = {}
+API_KEY: list[str] = []
+
+
 class _Raw(io.BytesIO):
     def stream(self, **_: Any) -> Any:
         yield self.getvalue()
@@ -44,9 +49,14 @@ def answer(request: Any, **_: Any) -> AWSResponse:
     body: dict[str, Any] = {}
     if operation == "GetItem":
         sent = json.loads(request.body)
-        body = (
-            {"Item": {**PAYMENT_ITEM, "payment_id": sent["Key"]["payment_id"]}} if "payment_id" in sent["Key"] else {}
-        )
+        if "key_id" in sent["Key"]:
+            body = {"Item": KEY_RECORD}
+        else:
+            body = (
+                {"Item": {**PAYMENT_ITEM, "payment_id": sent["Key"]["payment_id"]}}
+                if "payment_id" in sent["Key"]
+                else {}
+            )
     elif operation == "SendMessage":
         sent = json.loads(request.body)
         body = {
@@ -70,7 +80,11 @@ def validation_event(n: int) -> dict[str, Any]:
         "multiValueHeaders": {},
         "queryStringParameters": None,
         "pathParameters": None,
-        "requestContext": {"requestId": f"req-{n}", "stage": "v1"},
+        "requestContext": {
+            "requestId": f"req-{n}",
+            "stage": "v1",
+            "authorizer": {"merchant_id": "merchant-1", "key_id": "0123456789abcdef", "principalId": "merchant-1"},
+        },
         "body": body,
         "isBase64Encoded": False,
     }
@@ -96,6 +110,19 @@ def processing_event(n: int) -> dict[str, Any]:
     }
 
 
+def authorizer_event(n: int) -> dict[str, Any]:
+    """A REQUEST authorizer event with a valid key (API Gateway's cache missed)."""
+    return {
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/POST/payments",
+        "resource": "/payments",
+        "path": "/payments",
+        "httpMethod": "POST",
+        "headers": {"Authorization": f"Bearer {API_KEY[0]}", "Idempotency-Key": f"bench-{n}"},
+        "requestContext": {"requestId": f"req-{n}", "stage": "v1", "apiId": "abc123"},
+    }
+
+
 class Context:
     """The fields of a Lambda context the handlers read."""
 
@@ -116,9 +143,18 @@ def main() -> int:
     from payments_common import clients
 
     clients.session().events.register("before-send", answer)
+    from payments_common import credentials
+
+    key = credentials.new_key("bench")
+    KEY_RECORD.update(credentials.key_item("merchant-1", key, "2026-01-01T00:00:00Z"))
+    API_KEY.append(key.token)
     import handler
 
-    make = {"payment_validation": validation_event, "payment_processing": processing_event}[function]
+    make = {
+        "payment_validation": validation_event,
+        "payment_processing": processing_event,
+        "authorizer": authorizer_event,
+    }[function]
     context = Context()
     sink = io.StringIO()
     with redirect_stdout(sink):
@@ -133,6 +169,8 @@ def main() -> int:
         raise SystemExit(f"unexpected answer: {result}")
     if function == "payment_processing" and result.get("batchItemFailures"):
         raise SystemExit(f"unexpected failures: {result}")
+    if function == "authorizer" and result["policyDocument"]["Statement"][0]["Effect"] != "Allow":
+        raise SystemExit(f"unexpected decision: {result}")
     print(json.dumps({"cpu_s_per_request": cpu / requests, "requests": requests}))
     return 0
 

@@ -116,6 +116,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         in_vpc=False,
         asynchronous=True,
     ),
+    FunctionSpec("authorizer", "API Gateway REQUEST authorizer: merchant API key -> merchant id"),
 )
 
 
@@ -340,6 +341,8 @@ class ComputeStack(LayerStack):
         }
         if spec.key == "payment_validation":
             variables["PROCESSING_QUEUE_URL"] = self.processing_queue.url
+        if spec.key == "authorizer":
+            variables["MERCHANTS_TABLE"] = tables["merchants"].name
         if spec.key == "failover_orchestrator":
             variables["ALERT_TOPIC_ARN"] = self.alert_topic.arn
             variables["PROCESSING_FUNCTION_NAME"] = self.function_name("payment_processing")
@@ -423,6 +426,8 @@ class ComputeStack(LayerStack):
             "payment_status": [statement("ReadPayments", ["dynamodb:GetItem"], [tables["transactions"]])],
             "health": [statement("ReadControlTable", ["dynamodb:GetItem"], [tables["control"]])],
             "failover_orchestrator": self._orchestrator_permissions(tables["control"]),
+            # Reads keys from this region's replica only; keys are written by operators (tools/merchants.py).
+            "authorizer": [statement("ReadMerchantKeys", ["dynamodb:GetItem"], [tables["merchants"]])],
         }
         return own[spec.key] + common
 

@@ -150,6 +150,9 @@ class Config:
     api_latency_threshold_ms: int = 2000
     #: Fraction of API requests answered 5xx above which a region counts as unhealthy for DNS failover.
     api_5xx_rate_threshold: float = 0.05
+    #: Seconds API Gateway caches an authorizer answer per ``Authorization`` header (0: no cache). A
+    #: revoked key keeps working at most this long plus replication in each region.
+    authorizer_cache_ttl_seconds: int = 300
 
     @property
     def regions(self) -> tuple[str, str]:
@@ -271,6 +274,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("apiLatencyThresholdMs", "API_LATENCY_THRESHOLD_MS", "api_latency_threshold_ms"),
     ("api5xxRateThreshold", "API_5XX_RATE_THRESHOLD", "api_5xx_rate_threshold"),
     ("manageApiGatewayAccount", "MANAGE_API_GATEWAY_ACCOUNT", "manage_api_gateway_account"),
+    ("authorizerCacheTtlSeconds", "AUTHORIZER_CACHE_TTL_SECONDS", "authorizer_cache_ttl_seconds"),
 )
 
 #: Whole-number fields and the inclusive range AWS (or safety) allows, with the reason shown on error.
@@ -300,6 +304,7 @@ INT_RANGES: Mapping[str, tuple[int, int, str]] = {
     "waf_rate_limit": (10, 2_000_000_000, "WAF rate-based rules accept 10 to 2000000000 per 5 minutes"),
     # Above API Gateway's 29 s integration timeout the alarm could never fire.
     "api_latency_threshold_ms": (100, 29000, "between 100 ms and API Gateway's 29 s timeout"),
+    "authorizer_cache_ttl_seconds": (0, 3600, "API Gateway caches authorizer answers 0 (off) to 3600 s"),
 }
 INT_FIELDS = frozenset(
     {"lambda_reserved_concurrency", "log_retention_days", "health_check_failure_threshold", *INT_RANGES}

@@ -1,6 +1,6 @@
 """Data layer (``data-<region>``): multi-region KMS key and DynamoDB global tables.
 
-The primary region's stack owns the data: the multi-region key and the three tables
+The primary region's stack owns the data: the multi-region key and the four tables
 (:data:`TABLES`). The secondary region's stack holds copies that the primary's stack never
 touches: a replica of the key and a replica of every table (``aws_dynamodb_table_replica``),
 each replica encrypted with the replica key and with its own point-in-time recovery. The
@@ -87,6 +87,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("idempotency", "payments-idempotency", "id", "expiration"),
     # Fence flags, failover events, heartbeats (pk = "fence#<region>", ...).
     TableSpec("control", "payments-control", "pk", "expires_at"),
+    # Merchant API keys by key id (GetItem by the authorizer; written by tools/merchants.py).
+    TableSpec("merchants", "payments-merchants", "key_id", "expires_at"),
 )
 
 

@@ -3,9 +3,11 @@
 How a payment reaches a region: the client resolves ``api.<zone>``; Route 53 answers with the
 PRIMARY region's custom domain while that region's calculated health check is healthy, else the
 SECONDARY's. The custom domain (TLS 1.2, an ACM certificate per region) maps to stage ``v1`` of
-the region's REST API; the WAF web ACL on the stage filters first, then API Gateway checks SigV4
-(``AWS_IAM``), the required ``Idempotency-Key`` header and the body against the JSON schema in
-``layers/schemas/payment_request.json``, and only then invokes the region's Lambda.
+the region's REST API; the WAF web ACL on the stage filters first, then API Gateway checks the
+merchant's API key with the region's ``REQUEST`` Lambda authorizer (cached per ``Authorization``
+header), the required ``Idempotency-Key`` header and the body against the JSON schema in
+``layers/schemas/payment_request.json``, and only then invokes the region's Lambda. Every answer
+API Gateway gives itself (gateway responses) is JSON in the Lambda errors' shape.
 
 What moves DNS is data plane only: an HTTPS health check of ``https://api-<region>.<zone>/health``
 and CloudWatch-metric health checks on the API alarms (5xx rate and average latency of each
@@ -28,12 +30,14 @@ from cdktf_cdktf_provider_aws.acm_certificate_validation import (
     AcmCertificateValidation,
     AcmCertificateValidationTimeouts,
 )
+from cdktf_cdktf_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
 from cdktf_cdktf_provider_aws.api_gateway_base_path_mapping import ApiGatewayBasePathMapping
 from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
 from cdktf_cdktf_provider_aws.api_gateway_domain_name import (
     ApiGatewayDomainName,
     ApiGatewayDomainNameEndpointConfiguration,
 )
+from cdktf_cdktf_provider_aws.api_gateway_gateway_response import ApiGatewayGatewayResponse
 from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
 from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
 from cdktf_cdktf_provider_aws.api_gateway_method_settings import (
@@ -109,8 +113,46 @@ METRIC_DELAY_SECONDS = 60
 ALIAS_TTL_SECONDS = 60
 #: API Gateway names a stage's execution log group ``API-Gateway-Execution-Logs_<api id>/<stage>``.
 EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
-#: Headers WAF logs must never hold: the SigV4 signature and the caller's STS session token.
+#: Headers WAF logs must never hold: the merchant's API key (and a SigV4 signature or STS token, if one is sent).
 REDACTED_HEADERS = ("authorization", "x-amz-security-token")
+#: The header the authorizer reads (``Bearer <API key>``); API Gateway caches its answers per value.
+AUTHORIZATION_HEADER = "Authorization"
+#: Authorization of the payment routes: the REQUEST Lambda authorizer.
+CUSTOM = "CUSTOM"
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """What API Gateway answers itself: status, ``{"error": code, "message": ...}``, ``Retry-After``."""
+
+    response_type: str
+    status: int | None
+    code: str
+    message: str
+    retry_after: int | None = None
+
+
+#: Every answer API Gateway gives on its own, in the Lambda errors' JSON shape. None is a 5xx but
+#: the region's own faults (the authorizer or an integration failing), which must count as such.
+#: Messages are fixed: ``$context.error.validationErrorString`` could quote a rejected card number.
+GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
+    GatewayResponse("UNAUTHORIZED", 401, "missing_credentials", "send Authorization: Bearer <API key>"),
+    GatewayResponse("ACCESS_DENIED", 403, "access_denied", "the API key is not valid for this API"),
+    GatewayResponse("BAD_REQUEST_BODY", 400, "invalid_request", "the body does not match the payment request schema"),
+    GatewayResponse(
+        "BAD_REQUEST_PARAMETERS", 400, "missing_parameter", "a required header or path parameter is missing"
+    ),
+    GatewayResponse("REQUEST_TOO_LARGE", 413, "request_too_large", "the request is too large"),
+    GatewayResponse("THROTTLED", 429, "throttled", "too many requests, retry shortly", retry_after=1),
+    GatewayResponse("QUOTA_EXCEEDED", 429, "throttled", "too many requests, retry shortly", retry_after=1),
+    GatewayResponse("WAF_FILTERED", 403, "request_blocked", "the request was blocked"),
+    GatewayResponse("MISSING_AUTHENTICATION_TOKEN", 404, "not_found", "no such route"),
+    GatewayResponse("UNSUPPORTED_MEDIA_TYPE", 415, "unsupported_media_type", "send application/json"),
+    GatewayResponse("DEFAULT_4XX", None, "request_refused", "the request was refused"),
+    GatewayResponse("AUTHORIZER_FAILURE", 503, "temporarily_unavailable", "retry shortly", retry_after=5),
+    GatewayResponse("AUTHORIZER_CONFIGURATION_ERROR", 503, "temporarily_unavailable", "retry shortly", retry_after=5),
+    GatewayResponse("DEFAULT_5XX", None, "temporarily_unavailable", "retry shortly", retry_after=5),
+)
 
 #: Access log line (JSON). Never the body or headers (payment data, credentials), and never
 #: ``$context.error.validationErrorString``: it quotes the rejected value, which may be a card number.
@@ -134,8 +176,9 @@ ACCESS_LOG_FORMAT = json.dumps(
         "errorType": "$context.error.responseType",
         "wafStatus": "$context.waf.status",
         "sourceIp": "$context.identity.sourceIp",
-        "callerAccountId": "$context.identity.accountId",
-        "callerArn": "$context.identity.userArn",
+        # Who called: the authorizer's merchant and key id, never the Authorization header or the key.
+        "merchantId": "$context.authorizer.merchant_id",
+        "keyId": "$context.authorizer.key_id",
         "xrayTraceId": "$context.xrayTraceId",
     },
     separators=(",", ":"),
@@ -163,10 +206,10 @@ class Route:
         return "/".join("*" if part.startswith("{") else part for part in self.path.split("/"))
 
 
-#: Payment routes are signed with SigV4 by the merchant backends' IAM roles; /health is open.
+#: Payment routes need a merchant API key (the REQUEST authorizer); /health is open for Route 53.
 ROUTES: tuple[Route, ...] = (
-    Route("create_payment", "POST", "/payments", "payment_validation", "AWS_IAM"),
-    Route("get_payment", "GET", "/payments/{id}", "payment_status", "AWS_IAM"),
+    Route("create_payment", "POST", "/payments", "payment_validation", CUSTOM),
+    Route("get_payment", "GET", "/payments/{id}", "payment_status", CUSTOM),
     Route("health", "GET", HEALTH_PATH, "health", "NONE"),
 )
 #: Routes whose own method-level metrics steer DNS: not /health, whose Route 53 checkers (several
@@ -427,6 +470,8 @@ class EdgeStack(LayerStack):
             validate_request_parameters=True,
         )
 
+        self.authorizer = self._authorizer(api)
+        gateway_responses = self._gateway_responses(api)
         resources: dict[str, str] = {"": api.root_resource_id}
         for route in ROUTES:
             self._resource_for(api, route.path, resources)
@@ -455,6 +500,7 @@ class EdgeStack(LayerStack):
                 resource_id=resource_id,
                 http_method=route.method,
                 authorization=route.authorization,
+                authorizer_id=self.authorizer.id if route.authorization == CUSTOM else None,
                 **request,
             )
             methods[route.key] = method
@@ -486,6 +532,7 @@ class EdgeStack(LayerStack):
             "routes": [asdict(route) for route in ROUTES],
             "schema": payment_request_schema(),
             "idempotency_header": IDEMPOTENCY_HEADER,
+            "gateway_responses": [asdict(response) for response in GATEWAY_RESPONSES],
         }
         self.deployment = ApiGatewayDeployment(
             self,
@@ -500,6 +547,8 @@ class EdgeStack(LayerStack):
                             model.id,
                             body_validator.id,
                             parameter_validator.id,
+                            self.authorizer.id,
+                            *[r.id for r in gateway_responses],
                             *[m.id for m in methods.values()],
                             *[i.id for i in integrations],
                             *[i.uri for i in integrations],
@@ -508,9 +557,61 @@ class EdgeStack(LayerStack):
                 )
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
-            depends_on=[*methods.values(), *integrations],
+            depends_on=[*methods.values(), *integrations, *gateway_responses],
         )
         return api, methods
+
+    def _authorizer(self, api: ApiGatewayRestApi) -> ApiGatewayAuthorizer:
+        """The REQUEST authorizer: this region's function, its answers cached per Authorization header."""
+        function = self.compute.functions["authorizer"]
+        authorizer = ApiGatewayAuthorizer(
+            self,
+            "authorizer",
+            rest_api_id=api.id,
+            name=self.name("merchant-api-key"),
+            type="REQUEST",
+            authorizer_uri=function.invoke_arn,
+            # A request without the header is refused (401) before the function runs.
+            identity_source=f"method.request.header.{AUTHORIZATION_HEADER}",
+            authorizer_result_ttl_in_seconds=self.config.authorizer_cache_ttl_seconds,
+        )
+        LambdaPermission(
+            self,
+            "permission-authorizer",
+            statement_id="api-gateway-authorizer",
+            action="lambda:InvokeFunction",
+            function_name=function.function_name,
+            principal="apigateway.amazonaws.com",
+            # This API's authorizer only.
+            source_arn=f"{api.execution_arn}/authorizers/{authorizer.id}",
+        )
+        return authorizer
+
+    def _gateway_responses(self, api: ApiGatewayRestApi) -> list[ApiGatewayGatewayResponse]:
+        """:data:`GATEWAY_RESPONSES` as JSON in the Lambda errors' shape, never cached."""
+        responses = []
+        for spec in GATEWAY_RESPONSES:
+            headers = {
+                "gatewayresponse.header.Content-Type": "'application/json'",
+                "gatewayresponse.header.Cache-Control": "'no-store'",
+            }
+            if spec.retry_after is not None:
+                headers["gatewayresponse.header.Retry-After"] = f"'{spec.retry_after}'"
+            if spec.response_type == "UNAUTHORIZED":
+                headers["gatewayresponse.header.WWW-Authenticate"] = "'Bearer'"
+            body = json.dumps({"error": spec.code, "message": spec.message}, separators=(",", ":"), sort_keys=True)
+            responses.append(
+                ApiGatewayGatewayResponse(
+                    self,
+                    f"gateway-response-{spec.response_type.lower().replace('_', '-')}",
+                    rest_api_id=api.id,
+                    response_type=spec.response_type,
+                    status_code=str(spec.status) if spec.status is not None else None,
+                    response_templates={"application/json": body},
+                    response_parameters=headers,
+                )
+            )
+        return responses
 
     def _resource_for(self, api: ApiGatewayRestApi, path: str, resources: dict[str, str]) -> str:
         """The id of the API resource at ``path``, creating it and its parents once."""

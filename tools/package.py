@@ -52,6 +52,7 @@ FUNCTIONS: tuple[str, ...] = (
     "payment_status",
     "health",
     "failover_orchestrator",
+    "authorizer",
 )
 #: Folders never shipped, wherever they are.
 EXCLUDED_DIRS = frozenset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments_common import clients, config, observability, responses
+from payments_common import clients, config, observability, responses, tenancy
 from payments_common.ids import is_payment_id
 
 SETTINGS = config.load()
@@ -57,7 +57,10 @@ def payment_id_from(event: Any) -> str | None:
 
 
 def handle(event: Any) -> dict[str, Any]:
-    """Look the payment up in this region's replica."""
+    """Look the payment up in this region's replica; another merchant's payment is "not found"."""
+    merchant = tenancy.authenticated_merchant(event)
+    if merchant is None:
+        return responses.error(401, "unauthenticated", "no authenticated merchant", "Authorization")
     payment_id = payment_id_from(event)
     if payment_id is None or not is_payment_id(payment_id):
         observability.count_rejection(metrics, "invalid_payment_id", ERROR_CODES)
@@ -65,7 +68,7 @@ def handle(event: Any) -> dict[str, Any]:
     item = DYNAMODB.get_item(
         TableName=SETTINGS.transactions_table, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True
     ).get("Item")
-    if not item:
+    if not item or item.get("merchant_id", {}).get("S") != merchant:
         return responses.error(404, "not_found", "no payment with this id", "id")
     return responses.json_response(200, view(item))
 

@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from botocore.exceptions import ClientError
-from payments_common import clients, config, observability, payment_request, responses
+from payments_common import clients, config, observability, payment_request, responses, tenancy
 from payments_common.control import FenceCache
 from payments_common.payment_request import ParsedRequest, RequestError
 from payments_common.timeutil import iso, utc_now
@@ -143,7 +143,9 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     """The request flow; every outcome is a 2xx, a 4xx, or a 503 the client may retry."""
     metrics.add_metric(name="PaymentRequest", unit="Count", value=1)
     try:
+        merchant = tenancy.require_merchant(event)
         request = payment_request.parse(event)
+        tenancy.bind(request, merchant)
     except RequestError as exc:
         logger.info("request rejected", extra={"error": exc.code, "field": exc.field, "cause": exc.cause})
         observability.count_rejection(metrics, exc.code, payment_request.ERROR_CODES)
@@ -154,7 +156,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
             metrics.add_metric(name="PaymentFenced", unit="Count", value=1)
             return responses.unavailable("region_fenced", "this region is not taking payments, retry shortly")
         IDEMPOTENCY.register_lambda_context(context)
-        return accepted(create_payment_once(data=request.idempotency_data(), request=request))
+        return accepted(create_payment_once(data=tenancy.idempotency_data(request, merchant), request=request))
     except IdempotencyValidationError:
         metrics.add_metric(name="PaymentKeyReused", unit="Count", value=1)
         return responses.error(

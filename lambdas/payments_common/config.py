@@ -46,6 +46,8 @@ class Settings:
     #: Lambda's own function name; Powertools idempotency keys start with it.
     function_name: str
     processing_queue_url: str | None = None
+    #: Merchant API keys (the authorizer's only table).
+    merchants_table: str | None = None
     alert_topic_arn: str | None = None
     processing_function_name: str | None = None
     heartbeat_stale_seconds: int = DEFAULT_HEARTBEAT_STALE_SECONDS
@@ -109,6 +111,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         control_table=values["CONTROL_TABLE"],
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "local",
         processing_queue_url=environ.get("PROCESSING_QUEUE_URL", "").strip() or None,
+        merchants_table=environ.get("MERCHANTS_TABLE", "").strip() or None,
         alert_topic_arn=environ.get("ALERT_TOPIC_ARN", "").strip() or None,
         processing_function_name=environ.get("PROCESSING_FUNCTION_NAME", "").strip() or None,
         heartbeat_stale_seconds=stale if stale is not None else DEFAULT_HEARTBEAT_STALE_SECONDS,

@@ -43,6 +43,7 @@ SUFFIX = "test"
 TRANSACTIONS = f"payments-transactions-{SUFFIX}"
 IDEMPOTENCY = f"payments-idempotency-{SUFFIX}"
 CONTROL = f"payments-control-{SUFFIX}"
+MERCHANTS = f"payments-merchants-{SUFFIX}"
 QUEUE = f"payments-processing-{SUFFIX}"
 TOPIC = f"payments-alerts-{SUFFIX}"
 PROCESSING_FUNCTION = f"payment-processing-{SUFFIX}"
@@ -54,6 +55,7 @@ FUNCTION_NAMES = {
     "payment_status": f"payment-status-{SUFFIX}",
     "health": f"health-{SUFFIX}",
     "failover_orchestrator": f"failover-orchestrator-{SUFFIX}",
+    "authorizer": f"authorizer-{SUFFIX}",
 }
 
 
@@ -79,6 +81,7 @@ def function_env(function: str, region: str) -> dict[str, str]:
         "TRANSACTIONS_TABLE": TRANSACTIONS,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY,
         "CONTROL_TABLE": CONTROL,
+        "MERCHANTS_TABLE": MERCHANTS,
         "PROCESSING_QUEUE_URL": queue_url(region),
         "ALERT_TOPIC_ARN": topic_arn(region),
         "PROCESSING_FUNCTION_NAME": PROCESSING_FUNCTION,
@@ -200,7 +203,11 @@ def create_tables(region: str) -> None:
             }
         ],
     )
-    for name, key, ttl in ((IDEMPOTENCY, "id", "expiration"), (CONTROL, "pk", "expires_at")):
+    for name, key, ttl in (
+        (IDEMPOTENCY, "id", "expiration"),
+        (CONTROL, "pk", "expires_at"),
+        (MERCHANTS, "key_id", "expires_at"),
+    ):
         client.create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",
@@ -313,8 +320,12 @@ def api_event(
     headers: dict[str, Any] | None = None,
     multi: dict[str, list[Any]] | None = None,
     base64_body: bool = False,
+    merchant: str | None = VALID_BODY["merchant_id"],
 ) -> dict[str, Any]:
-    """A REST API (v1) proxy event for ``POST /payments``; dict bodies are JSON-encoded."""
+    """A REST API (v1) proxy event for ``POST /payments``; dict bodies are JSON-encoded.
+
+    ``merchant`` is who the authorizer authenticated (``requestContext.authorizer``); None: no authorizer context.
+    """
     body = VALID_BODY if body is None else body
     text = body if isinstance(body, str) else json.dumps(body)
     all_headers = {"Content-Type": "application/json", **(headers or {})}
@@ -330,10 +341,17 @@ def api_event(
         "multiValueHeaders": multi if multi is not None else {k: [v] for k, v in all_headers.items()},
         "queryStringParameters": None,
         "pathParameters": None,
-        "requestContext": {"requestId": "req-1", "stage": "v1"},
+        "requestContext": {"requestId": "req-1", "stage": "v1", **authorizer_context(merchant)},
         "body": text,
         "isBase64Encoded": base64_body,
     }
+
+
+def authorizer_context(merchant: str | None, key_id: str = "0123456789abcdef") -> dict[str, Any]:
+    """The ``authorizer`` part of ``requestContext`` API Gateway adds after the authorizer allowed ``merchant``."""
+    if merchant is None:
+        return {}
+    return {"authorizer": {"merchant_id": merchant, "key_id": key_id, "principalId": merchant}}
 
 
 def decode(response: dict[str, Any]) -> dict[str, Any]:

@@ -278,6 +278,10 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
             # The same URL the Route 53 HTTPS health check requests (edge layer).
             assert variables["REGIONAL_HEALTH_URL"] == f"https://{regional_host(CONFIG, region)}{HEALTH_PATH}"
+        if key == "authorizer":
+            assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
+        else:
+            assert "MERCHANTS_TABLE" not in variables, f"{key}: only the authorizer reads API keys"
 
 
 # ------------------------------------------------------------------ queues and topic
@@ -437,6 +441,7 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
         }
         | on(["lambda:ListEventSourceMappings"], ("*",))
         | {("lambda:UpdateEventSourceMapping", ("arn", arn)) for arn in mappings},
+        "authorizer": on(["dynamodb:GetItem"], table("merchants")),
     }
     eni = [
         "ec2:CreateNetworkInterface",

@@ -38,6 +38,7 @@ DESIGN: dict[str, dict[str, Any]] = {
     },
     "idempotency": {"name": "payments-idempotency", "hash_key": "id", "ttl": "expiration", "indexes": {}},
     "control": {"name": "payments-control", "hash_key": "pk", "ttl": "expires_at", "indexes": {}},
+    "merchants": {"name": "payments-merchants", "hash_key": "key_id", "ttl": "expires_at", "indexes": {}},
 }
 ROOT = "arn:aws:iam::${data.aws_caller_identity.account.account_id}:root"
 

@@ -277,18 +277,83 @@ def test_the_three_routes_are_lambda_proxies_to_this_regions_functions(synth: Sy
     assert len({integration["uri"] for integration in integrations.values()}) == len(ROUTES), "one function each"
 
 
-def test_no_payment_route_without_iam_authorization(synth: Synthesized) -> None:
+def test_every_payment_route_uses_the_authorizer_and_health_stays_open(synth: Synthesized) -> None:
     checked = 0
     for region in REGIONS:
+        authorizer = only(synth, "aws_api_gateway_authorizer", region)
         for (method, path), resource in methods(synth, region).items():
             checked += 1
             if path == HEALTH_PATH:
-                # Route 53 health checkers cannot sign requests.
+                # Route 53 health checkers send no credentials.
                 assert (method, resource.body["authorization"]) == ("GET", "NONE")
+                assert "authorizer_id" not in resource.body
                 continue
-            assert resource.body["authorization"] == "AWS_IAM", f"{region} {method} {path}"
-            assert "api_key_required" not in resource.body, "API keys identify, they do not authenticate"
+            assert resource.body["authorization"] == "CUSTOM", f"{region} {method} {path}"
+            assert resource.body["authorizer_id"] == ref(authorizer, "id"), f"{region} {method} {path}"
+            assert "api_key_required" not in resource.body, "usage-plan API keys identify, they do not authenticate"
     assert checked == len(ROUTES) * len(REGIONS)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_authorizer_is_this_regions_function_cached_per_authorization_header(
+    synth: Synthesized, region: str
+) -> None:
+    authorizer = only(synth, "aws_api_gateway_authorizer", region).body
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identity_source"] == "method.request.header.Authorization"
+    assert authorizer["authorizer_result_ttl_in_seconds"] == CONFIG.authorizer_cache_ttl_seconds == 300
+    assert f"cross-stack-reference-input-compute-{region}" in authorizer["authorizer_uri"]
+    assert "authorizer-function" in authorizer["authorizer_uri"]
+    assert authorizer["name"] == f"merchant-api-key-{CONFIG.environment_suffix}"
+    assert "authorizer_credentials" not in authorizer, "invoked through its resource policy, not a role"
+
+
+def test_the_authorizer_cache_ttl_is_a_validated_config_key() -> None:
+    assert load_config(environ={"AUTHORIZER_CACHE_TTL_SECONDS": "60"}).authorizer_cache_ttl_seconds == 60
+    for bad in ("-1", "3601", "soon"):
+        with pytest.raises(ConfigError, match="AUTHORIZER_CACHE_TTL_SECONDS"):
+            load_config(environ={"AUTHORIZER_CACHE_TTL_SECONDS": bad})
+
+
+#: Gateway responses that are the region's own fault: they stay 5xx, so they count toward the DNS alarms.
+REGION_FAULTS = {"AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR", "DEFAULT_5XX"}
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_gateway_responses_are_json_in_the_lambda_error_shape_and_client_faults_are_never_5xx(
+    synth: Synthesized, region: str
+) -> None:
+    found = {
+        r.body["response_type"]: r.body
+        for r in synth.resources("aws_api_gateway_gateway_response", stack=stack(region))
+    }
+    required = {
+        "UNAUTHORIZED": 401,
+        "ACCESS_DENIED": 403,
+        "BAD_REQUEST_BODY": 400,
+        "REQUEST_TOO_LARGE": 413,
+        "THROTTLED": 429,
+        "WAF_FILTERED": 403,
+    }
+    assert {t: int(found[t]["status_code"]) for t in required} == required
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "BAD_REQUEST_PARAMETERS"} <= set(found)
+    for response_type, body in found.items():
+        assert body["rest_api_id"] == "${aws_api_gateway_rest_api.rest-api.id}"
+        template = body["response_templates"]["application/json"]
+        assert "$context" not in template, f"{response_type}: fixed messages only (validation errors quote values)"
+        error = json.loads(template)
+        assert set(error) == {"error", "message"}, response_type
+        assert re.fullmatch(r"[a-z_]+", error["error"]), response_type
+        headers = body["response_parameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == "'application/json'"
+        status = body.get("status_code")
+        if response_type in REGION_FAULTS:
+            assert status in (None, "503"), response_type
+            assert headers["gatewayresponse.header.Retry-After"] == "'5'"
+        else:
+            assert status is None or int(status) < 500, f"{response_type}: a client's fault must never be a 5xx"
+    assert found["THROTTLED"]["response_parameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert json.loads(found["ACCESS_DENIED"]["response_templates"]["application/json"])["error"] == "access_denied"
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -297,6 +362,8 @@ def test_lambda_permissions_are_scoped_to_this_api_stage_method_and_path(synth: 
     expected = {
         f"{ref(api, 'execution_arn')}/{STAGE_NAME}/{method}{re.sub(r'{[^}]+}', '*', path)}" for method, path in ROUTES
     }
+    authorizer = only(synth, "aws_api_gateway_authorizer", region)
+    expected.add(f"{ref(api, 'execution_arn')}/authorizers/{ref(authorizer, 'id')}")
     permissions = list(synth.resources("aws_lambda_permission", stack=stack(region)))
     assert {p.body["source_arn"] for p in permissions} == expected
     for permission in permissions:
@@ -339,6 +406,8 @@ def test_a_new_deployment_follows_every_api_change(synth: Synthesized, region: s
         *synth.resources("aws_api_gateway_method", stack=stack(region)),
         *synth.resources("aws_api_gateway_integration", stack=stack(region)),
         *synth.resources("aws_api_gateway_request_validator", stack=stack(region)),
+        *synth.resources("aws_api_gateway_gateway_response", stack=stack(region)),
+        only(synth, "aws_api_gateway_authorizer", region),
     ):
         assert f"{resource.type}.{resource.name}.id" in trigger, resource.address
     stage = only(synth, "aws_api_gateway_stage", region).body
@@ -362,6 +431,11 @@ def test_stage_logs_json_to_an_encrypted_group_traces_and_never_caches(synth: Sy
         assert forbidden not in ACCESS_LOG_FORMAT
     # Nor client-chosen text: the path holds the {id} as sent, the User-Agent anything at all.
     assert not {"$context.path", "$context.identity.userAgent"} & set(log_line.values())
+    # Who called is the authorizer's merchant and key id; never the key, nor an IAM caller.
+    assert log_line["merchantId"] == "$context.authorizer.merchant_id"
+    assert log_line["keyId"] == "$context.authorizer.key_id"
+    for forbidden in ("authorization", "identity.userarn", "identity.apikey", "principalid"):
+        assert forbidden not in ACCESS_LOG_FORMAT.lower().replace("$context.authorizer.", ""), forbidden
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -31,6 +31,8 @@ NAME_LIMITS: dict[tuple[str, str], int] = {
     ("aws_api_gateway_rest_api", "name"): 1024,
     ("aws_api_gateway_model", "name"): 128,
     ("aws_api_gateway_request_validator", "name"): 128,
+    # No documented limit: the request validator's 128 as a conservative bound.
+    ("aws_api_gateway_authorizer", "name"): 128,
     ("aws_api_gateway_usage_plan", "name"): 128,
     ("aws_api_gateway_api_key", "name"): 1024,
     ("aws_wafv2_web_acl", "name"): 128,

@@ -25,7 +25,14 @@ CONFIG = load_config(environ={})
 REGIONS = CONFIG.regions
 SUFFIX = CONFIG.environment_suffix
 #: docs/design.md "Stack attributes": ComputeStack.functions keys.
-FUNCTIONS = {"payment_validation", "payment_processing", "payment_status", "health", "failover_orchestrator"}
+FUNCTIONS = {
+    "payment_validation",
+    "payment_processing",
+    "payment_status",
+    "health",
+    "failover_orchestrator",
+    "authorizer",
+}
 #: The seed's replication budget (issue 6): 1 second.
 REPLICATION_BUDGET_MS = 1000
 
@@ -169,7 +176,7 @@ def test_api_has_p99_latency_and_5xx_rate_alarms_to_the_regions_topic(synth: Syn
 def test_every_table_and_index_has_throttle_alarms(synth: Synthesized, region: str) -> None:
     primary_data = stack_name("data", CONFIG.primary_region)
     tables = list(synth.resources("aws_dynamodb_table", stack=primary_data))
-    assert len(tables) == 3
+    assert len(tables) == 4
     topic = topic_of(synth, region)
     for table in tables:
         name = table.body["name"]

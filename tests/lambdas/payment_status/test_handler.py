@@ -11,7 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.lambdas.conftest import PRIMARY, TRANSACTIONS, VALID_BODY, Aws, FakeContext, api_event, load_handler
+from tests.lambdas.conftest import (
+    PRIMARY,
+    TRANSACTIONS,
+    VALID_BODY,
+    Aws,
+    FakeContext,
+    api_event,
+    authorizer_context,
+    load_handler,
+)
 
 
 @pytest.fixture
@@ -19,8 +28,16 @@ def status_fn(aws: Aws) -> ModuleType:
     return load_handler("payment_status", PRIMARY)
 
 
-def get(module: ModuleType, context: FakeContext, params: Any) -> tuple[int, dict[str, Any]]:
-    event = {"resource": "/payments/{id}", "httpMethod": "GET", "pathParameters": params, "headers": {}}
+def get(
+    module: ModuleType, context: FakeContext, params: Any, merchant: str | None = VALID_BODY["merchant_id"]
+) -> tuple[int, dict[str, Any]]:
+    event = {
+        "resource": "/payments/{id}",
+        "httpMethod": "GET",
+        "pathParameters": params,
+        "headers": {},
+        "requestContext": authorizer_context(merchant),
+    }
     response = module.handler(event, context)
     return response["statusCode"], json.loads(response["body"])
 
@@ -41,6 +58,26 @@ def test_known_payment_with_masked_token(status_fn: ModuleType, aws: Aws, contex
 def test_unknown_payment_is_404(status_fn: ModuleType, aws: Aws, context: FakeContext) -> None:
     status, body = get(status_fn, context, {"id": "00000000-0000-4000-8000-000000000000"})
     assert (status, body["error"]) == (404, "not_found")
+
+
+def test_another_merchants_payment_is_404_exactly_like_an_unknown_id(
+    status_fn: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    created = load_handler("payment_validation", PRIMARY).handler(api_event(), context)
+    payment_id = json.loads(created["body"])["payment_id"]
+    assert get(status_fn, context, {"id": payment_id})[0] == 200
+    other = get(status_fn, context, {"id": payment_id}, merchant="merchant-2")
+    unknown = get(status_fn, context, {"id": "00000000-0000-4000-8000-000000000000"}, merchant="merchant-2")
+    assert other == unknown
+    assert other[0] == 404
+
+
+def test_without_an_authenticated_merchant_nothing_is_read(
+    status_fn: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    aws.dynamodb[PRIMARY].delete_table(TableName=TRANSACTIONS)  # a read would answer 503
+    status, body = get(status_fn, context, {"id": "00000000-0000-4000-8000-000000000000"}, merchant=None)
+    assert (status, body["error"]) == (401, "unauthenticated")
 
 
 @pytest.mark.parametrize(

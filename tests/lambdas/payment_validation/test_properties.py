@@ -277,7 +277,8 @@ def check(
     response = validation.handler(event, FakeContext())
     status = response["statusCode"]
     label(f"status {status}")
-    allowed = {400, 503} if fenced else {202, 400, 409, 422}
+    # 401: no authenticated merchant (an event without the authorizer), 403: the body names another merchant.
+    allowed = {400, 401, 403, 503} if fenced else {202, 400, 401, 403, 409, 422}
     assert status in allowed, response["body"]
     body = json.loads(response["body"])
     assert "Traceback" not in response["body"]
