@@ -479,10 +479,10 @@ def on_schedule(now: datetime) -> dict[str, Any]:
     watch = observe(lease, now)
     base = {"region": REGION, "epoch": lease.epoch, "holder": lease.holder}
     if lease.holder == REGION:
-        if not control.read_healthy(DYNAMODB, TABLE, REGION) and lease.active_for(REGION, epoch_ms(now)):
-            moved = handover("unhealthy", REGION, PEER, f"{REGION} is unhealthy", now, dry_run=False)
-            if moved["status"] == "handed_over":
-                return {**base, **moved}
+        unhealthy = not control.read_healthy(DYNAMODB, TABLE, REGION)
+        # An unhealthy holder whose alarm-time handover was refused retries quietly every probe.
+        if unhealthy and lease.active_for(REGION, epoch_ms(now)) and handover_refusal(PEER, now, False) is None:
+            return {**base, **handover("unhealthy", REGION, PEER, f"{REGION} is unhealthy", now, dry_run=False)}
         result = renew(lease, now)
         if result["status"] == "renewed":
             result["actions"] = set_consumer(REGION, enabled=True)

@@ -91,6 +91,27 @@ def test_holder_renews_in_the_peer_then_in_its_own_replica(
     assert world.mapping_states(PRIMARY) == ["Enabled"]
 
 
+def replicas_written(module: ModuleType, function: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The regions of the replicas ``module.control.<function>`` writes, in call order (filled as it runs)."""
+    order: list[str] = []
+    original = getattr(module.control, function)
+
+    def recording(client: Any, *args: Any, **kwargs: Any) -> bool:
+        order.append(client.meta.region_name)
+        return original(client, *args, **kwargs)
+
+    monkeypatch.setattr(module.control, function, recording)
+    return order
+
+
+def test_renewal_writes_the_peer_replica_first(
+    regions: dict[str, ModuleType], world: World, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = replicas_written(regions[PRIMARY], "renew", monkeypatch)
+    assert tick(regions[PRIMARY], clock)["status"] == "renewed"
+    assert order == [SECONDARY, PRIMARY]
+
+
 def test_holder_that_cannot_reach_the_peer_does_not_extend_its_own_lease(
     regions: dict[str, ModuleType],
     world: World,
@@ -220,21 +241,27 @@ def test_composite_alarm_of_the_holder_hands_over_at_once(
     assert "handover" in alert["subject"]
 
 
-def test_the_old_holders_replica_is_written_first(regions: dict[str, ModuleType], world: World, clock: Clock) -> None:
-    order: list[str] = []
-    module = regions[SECONDARY]
-    original = module.control.replace_lease
-
-    def recording(client: Any, *args: Any, **kwargs: Any) -> bool:
-        order.append(client.meta.region_name)
-        return original(client, *args, **kwargs)
-
-    module.control.replace_lease = recording
-    try:
-        assert module.route({"action": "failover", "region": PRIMARY}, clock.now)["status"] == "handed_over"
-    finally:
-        module.control.replace_lease = original
+def test_the_old_holders_replica_is_written_first(
+    regions: dict[str, ModuleType], world: World, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = replicas_written(regions[SECONDARY], "replace_lease", monkeypatch)
+    assert regions[SECONDARY].route({"action": "failover", "region": PRIMARY}, clock.now)["status"] == "handed_over"
     assert order == [PRIMARY, SECONDARY]
+
+
+def test_an_unhealthy_holder_hands_over_on_a_later_probe_once_the_peer_can_take_it(
+    regions: dict[str, ModuleType], world: World, clock: Clock, replicator: Replicator
+) -> None:
+    primary = regions[PRIMARY]
+    first = primary.route(sns_event(alarm_message(PRIMARY), topic_region=PRIMARY), clock.now)
+    assert first["status"] == "refused", "the secondary's heartbeat was never seen"
+    assert len(world.alerts(PRIMARY)) == 1
+    assert tick(primary, clock)["status"] == "renewed", "still the best region: it keeps the lease"
+    assert world.alerts(PRIMARY) == [], "a refusal on a probe is not published again"
+    tick(regions[SECONDARY], clock)
+    replicator.both_ways(CONTROL)
+    assert tick(primary, clock)["status"] == "handed_over"
+    assert world.holder(PRIMARY) == world.holder(SECONDARY) == (2, SECONDARY)
 
 
 def test_both_composite_alarms_inside_the_replication_window_leave_exactly_one_active(
@@ -297,13 +324,19 @@ def test_late_older_alarm_does_not_overwrite_a_newer_health_mark(
 
 
 @pytest.mark.parametrize("action", ["failover", "failback"])
-def test_dry_run_changes_nothing(regions: dict[str, ModuleType], world: World, clock: Clock, action: str) -> None:
+def test_dry_run_changes_nothing(
+    regions: dict[str, ModuleType], world: World, clock: Clock, replicator: Replicator, action: str
+) -> None:
     if action == "failback":
         world.aws.put_lease(SECONDARY, epoch=2)
+    healthy_pair(regions, replicator, clock)
+    replicator.both_ways(CONTROL)
+    world.alerts(SECONDARY)
     before = {region: world.control(region) for region in (PRIMARY, SECONDARY)}
     states = {region: world.mapping_states(region) for region in (PRIMARY, SECONDARY)}
     result = regions[SECONDARY].route({"action": action, "region": PRIMARY, "dry_run": True}, clock.now)
-    assert result["status"] in ("dry_run", "refused")
+    assert result["status"] == "dry_run", result
+    assert result["actions"], "a dry run reports what it would do"
     assert {region: world.control(region) for region in (PRIMARY, SECONDARY)} == before
     assert {region: world.mapping_states(region) for region in (PRIMARY, SECONDARY)} == states
     assert world.alerts(SECONDARY) == []
@@ -410,6 +443,18 @@ def test_the_active_region_sweeps_stuck_payments_and_counts_old_ones(
     assert (result["swept"], result["pending_over_age"]) == (2, 1)
     assert result["oldest_pending_seconds"] >= 900
     assert queued(world, PRIMARY) == sorted([stuck, ancient])
+
+
+def test_old_epoch_payments_that_arrive_after_the_promotion_are_swept_on_the_next_probe(
+    regions: dict[str, ModuleType], world: World, clock: Clock
+) -> None:
+    promoted_secondary(regions, world, clock)
+    assert queued(world, SECONDARY) == []
+    late = "66666666-0000-4000-8000-000000000000"
+    pending(world, SECONDARY, late, epoch=1, age_seconds=400, clock=clock)  # the dead primary's data returns
+    clock.advance(60)
+    assert tick(regions[SECONDARY], clock)["swept"] == 1
+    assert queued(world, SECONDARY) == [late]
 
 
 def test_the_standby_never_sweeps(regions: dict[str, ModuleType], world: World, clock: Clock) -> None:
