@@ -139,3 +139,11 @@ def test_default_promotion_fits_inside_the_dns_worst_case() -> None:
     dns_worst_case = config.alarm_period_seconds * config.alarm_evaluation_periods + 60 + 60
     assert promotion_worst_case_seconds(config) == 290
     assert promotion_worst_case_seconds(config) <= dns_worst_case
+
+
+def test_readme_states_the_lease_keys_and_the_promotion_time() -> None:
+    readme = (CDKTF_JSON.parent / "README.md").read_text()
+    for key in ("leaseSeconds", "leaseSafetyMarginSeconds", "pendingSweepAgeSeconds", "pendingAlarmAgeSeconds"):
+        assert f"`{key}`" in readme, key
+    config = load_config(context=CONTEXT, environ={})
+    assert f"**{promotion_worst_case_seconds(config)} s**" in readme
