@@ -177,7 +177,8 @@ def bench_recovery(outdir: Path) -> list[Row]:
     alarm_s = max(a["period"] * a["evaluation_periods"] for a in alarms.values())
     compute = stack(outdir, "compute-us-east-1")
     orchestrator = next(v for k, v in resources(compute, "aws_lambda_function").items() if "orchestrator" in k)
-    stale_s = int(orchestrator["environment"]["variables"]["HEARTBEAT_STALE_SECONDS"])
+    lease_s = int(orchestrator["environment"]["variables"]["LEASE_SECONDS"])
+    margin_s = int(orchestrator["environment"]["variables"]["LEASE_SAFETY_MARGIN_SECONDS"])
     probe = next(iter(resources(stack(outdir, "observability-us-east-2"), "aws_cloudwatch_event_rule").values()))
     probe_s = 60 * int(probe["schedule_expression"].removeprefix("rate(").split()[0])
     replication = [
@@ -204,9 +205,10 @@ def bench_recovery(outdir: Path) -> list[Row]:
         },
         row
         | {
-            "figure": "detect: primary heartbeat stale (secondary's probe)",
-            "value": stale_s + probe_s,
-            "origin": f"HEARTBEAT_STALE_SECONDS {stale_s} + probe {probe['schedule_expression']}",
+            "figure": "promote: region down (standby's lease watchdog)",
+            "value": probe_s + lease_s + margin_s + probe_s,
+            "origin": f"probe {probe_s} + LEASE_SECONDS {lease_s} + LEASE_SAFETY_MARGIN_SECONDS {margin_s} "
+            f"+ probe {probe_s}",
         },
         row
         | {

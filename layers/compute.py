@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf import AssetType, TerraformAsset, TerraformOutput
+from cdktf import AssetType, TerraformAsset, TerraformOutput, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
@@ -55,7 +55,7 @@ from constructs import Construct
 
 from layers.base import BackendSettings, LayerStack
 from layers.config import Config
-from layers.data import DataStack
+from layers.data import PENDING_INDEX, DataStack
 from layers.network import NetworkStack
 from tools.package import built_layer, stage_function
 
@@ -105,14 +105,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("payment_validation", "POST /payments: validate, record PENDING, enqueue"),
     FunctionSpec("payment_processing", "SQS: PENDING -> PROCESSED/DECLINED, once per payment"),
     FunctionSpec("payment_status", "GET /payments/{id}"),
-    FunctionSpec("health", "GET /health: region, fence flag and DynamoDB reachability"),
-    # Outside the VPC on purpose: it calls DynamoDB and Lambda of the OTHER region too (the peer
-    # replica's fence, the peer's event source mappings), and interface endpoints of this VPC
-    # reach only this region's services. It handles no payment data: it reads and writes the
-    # control table and publishes summaries.
+    FunctionSpec("health", "GET /health: the region's lease state and DynamoDB reachability"),
+    # Outside the VPC on purpose: it calls DynamoDB and Lambda of the OTHER region too (the lease in
+    # the peer replica, the peer's event source mappings) even while that region fails, and the
+    # interface endpoints of this VPC reach only this region's services. It handles no payment
+    # data: it reads and writes the control table, sweeps PENDING payment ids and publishes summaries.
     FunctionSpec(
         "failover_orchestrator",
-        "Fences a failing region and publishes failover summaries",
+        "Renews, watches and hands over the active-region lease",
         in_vpc=False,
         asynchronous=True,
     ),
@@ -339,7 +339,8 @@ class ComputeStack(LayerStack):
             # Never log whole events: request bodies could hold what a client wrongly sent as a card number.
             "POWERTOOLS_LOGGER_LOG_EVENT": "false",
         }
-        if spec.key == "payment_validation":
+        if spec.key in ("payment_validation", "payment_processing", "failover_orchestrator"):
+            # Validation enqueues; processing parks messages while standby; the sweeper re-enqueues.
             variables["PROCESSING_QUEUE_URL"] = self.processing_queue.url
         if spec.key == "authorizer":
             variables["MERCHANTS_TABLE"] = tables["merchants"].name
@@ -349,6 +350,10 @@ class ComputeStack(LayerStack):
             variables["HEARTBEAT_STALE_SECONDS"] = str(self.config.heartbeat_stale_seconds)
             # The probe's own-health check asks the URL the Route 53 checker asks (edge layer).
             variables["REGIONAL_HEALTH_URL"] = f"https://{self.config.regional_host(self.region)}{HEALTH_PATH}"
+            variables["LEASE_SECONDS"] = str(self.config.lease_seconds)
+            variables["LEASE_SAFETY_MARGIN_SECONDS"] = str(self.config.lease_safety_margin_seconds)
+            variables["PENDING_SWEEP_AGE_SECONDS"] = str(self.config.pending_sweep_age_seconds)
+            variables["PENDING_ALARM_AGE_SECONDS"] = str(self.config.pending_alarm_age_seconds)
         return variables
 
     def _timeout(self, spec: FunctionSpec) -> int:
@@ -407,11 +412,15 @@ class ComputeStack(LayerStack):
                     [tables["idempotency"]],
                 ),
                 statement("RecordPendingPayments", ["dynamodb:PutItem", "dynamodb:GetItem"], [tables["transactions"]]),
-                statement("ReadFenceFlag", ["dynamodb:GetItem"], [tables["control"]]),
+                statement("ReadLease", ["dynamodb:GetItem"], [tables["control"]]),
                 statement("EnqueuePayments", ["sqs:SendMessage"], [queue]),
             ],
             "payment_processing": [
                 statement("SettlePayments", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [tables["transactions"]]),
+                # The outcome is written in a transaction that checks the lease (ConditionCheckItem).
+                statement("CheckLease", ["dynamodb:GetItem", "dynamodb:ConditionCheckItem"], [tables["control"]]),
+                # A standby parks a delivered message (sends it again, delayed) instead of failing it.
+                statement("ParkMessagesWhileStandby", ["sqs:SendMessage"], [queue]),
                 statement(
                     "ConsumeProcessingQueue",
                     [
@@ -425,14 +434,16 @@ class ComputeStack(LayerStack):
             ],
             "payment_status": [statement("ReadPayments", ["dynamodb:GetItem"], [tables["transactions"]])],
             "health": [statement("ReadControlTable", ["dynamodb:GetItem"], [tables["control"]])],
-            "failover_orchestrator": self._orchestrator_permissions(tables["control"]),
+            "failover_orchestrator": self._orchestrator_permissions(tables["control"], tables["transactions"]),
             # Reads keys from this region's replica only; keys are written by operators (tools/merchants.py).
             "authorizer": [statement("ReadMerchantKeys", ["dynamodb:GetItem"], [tables["merchants"]])],
         }
         return own[spec.key] + common
 
-    def _orchestrator_permissions(self, control_table: str) -> list[DataAwsIamPolicyDocumentStatement]:
-        """Record failover events, fence regions, re-enable the healthy region's consumer, publish summaries."""
+    def _orchestrator_permissions(
+        self, control_table: str, transactions_table: str
+    ) -> list[DataAwsIamPolicyDocumentStatement]:
+        """Renew, watch and hand over the lease in both replicas, sweep PENDING payments, toggle consumers."""
         processing = [self.function_arn("payment_processing", region) for region in self.config.regions]
         mappings = [
             f"arn:{self.partition}:lambda:{region}:{self.account_id}:event-source-mapping:*"
@@ -449,32 +460,26 @@ class ComputeStack(LayerStack):
             for region in self.config.regions
             if region != self.region
         ]
+        lease_actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
         return [
-            # ConditionCheckItem + PutItem: the fence goes up in a transaction that checks the other
-            # region's fence (never zero regions taking payments).
-            statement(
-                "RecordFailoverEventsAndFences",
-                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-                [control_table],
-            ),
-            # The fence is also written straight into the other region's replica (best effort), so it
-            # holds there before replication delivers it; that replica is encrypted with the peer
-            # region's replica of the data key (a multi-region key: same key id in every region).
-            # GetItem: the replication canary reads its own write back from the peer replica.
-            statement("MirrorFenceIntoPeerReplica", ["dynamodb:PutItem", "dynamodb:GetItem"], peer_control),
+            statement("LeaseHeartbeatsAndRecords", lease_actions, [control_table]),
+            # The lease is renewed and handed over directly in the other region's replica (the protocol's
+            # write order), and read there to check replication before a failback; the replication
+            # canary reads its own write back there (GetItem).
+            statement("LeaseInPeerReplica", lease_actions, peer_control),
+            # That replica is encrypted with the peer region's replica of the data key (a multi-region
+            # key: the same key id in every region).
             statement("UsePeerReplicaKey", ["kms:Decrypt", "kms:GenerateDataKey"], peer_keys),
+            # The sweeper reads the sparse index of PENDING payments and re-enqueues them.
+            statement("FindPendingPayments", ["dynamodb:Query"], [f"{transactions_table}/index/{PENDING_INDEX.name}"]),
+            statement("ReenqueuePendingPayments", ["sqs:SendMessage"], [self.processing_queue.arn]),
             statement("PublishSummaries", ["sns:Publish"], [self.alert_topic.arn]),
-            statement(
-                "RaiseProcessingConcurrency",
-                ["lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency"],
-                processing,
-            ),
             # ListEventSourceMappings has no resource type: "*" is the only resource it accepts.
             statement("FindProcessingEventSourceMappings", ["lambda:ListEventSourceMappings"], ["*"]),
             # Mapping UUIDs are unknown here (the other region's especially): any mapping, but only
-            # one whose function is a processing function.
+            # one whose function is a processing function (enabled when active, disabled when not).
             statement(
-                "EnableProcessingEventSourceMappings",
+                "ToggleProcessingEventSourceMappings",
                 ["lambda:UpdateEventSourceMapping"],
                 mappings,
                 conditions=[("ArnLike", "lambda:FunctionArn", processing)],
@@ -583,7 +588,11 @@ class ComputeStack(LayerStack):
             maximum_batching_window_in_seconds=self.config.sqs_max_batching_window_seconds,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config=scaling,
-            enabled=True,
+            # Created enabled only where the first lease holder runs; from then on the failover
+            # orchestrator enables it in the active region and disables it elsewhere, and an apply
+            # must not undo that (docs/design.md, lease protocol).
+            enabled=self.config.is_primary(self.region),
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["enabled"]),
             depends_on=[self.role_policies["payment_processing"]],
         )
 

@@ -116,6 +116,14 @@ class Config:
     sqs_max_batching_window_seconds: int = 0
     #: Age of the peer region's heartbeat after which the failover orchestrator counts it as failed.
     heartbeat_stale_seconds: int = 180
+    #: Seconds one renewal keeps the active region's lease valid (docs/design.md, lease protocol).
+    lease_seconds: int = 130
+    #: Seconds the standby waits beyond the lease, by its own clock, before it promotes itself.
+    lease_safety_margin_seconds: int = 40
+    #: The active region's sweeper re-enqueues PENDING payments older than this (enqueue failed, no retry).
+    pending_sweep_age_seconds: int = 120
+    #: PENDING payments older than this count towards the pending-payments alarm.
+    pending_alarm_age_seconds: int = 600
     #: Days CloudWatch log groups keep data.
     log_retention_days: int = 365
     #: Consecutive failed Route 53 checks before a region counts as down.
@@ -257,6 +265,10 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("sqsBatchSize", "SQS_BATCH_SIZE", "sqs_batch_size"),
     ("sqsMaxBatchingWindowSeconds", "SQS_MAX_BATCHING_WINDOW_SECONDS", "sqs_max_batching_window_seconds"),
     ("heartbeatStaleSeconds", "HEARTBEAT_STALE_SECONDS", "heartbeat_stale_seconds"),
+    ("leaseSeconds", "LEASE_SECONDS", "lease_seconds"),
+    ("leaseSafetyMarginSeconds", "LEASE_SAFETY_MARGIN_SECONDS", "lease_safety_margin_seconds"),
+    ("pendingSweepAgeSeconds", "PENDING_SWEEP_AGE_SECONDS", "pending_sweep_age_seconds"),
+    ("pendingAlarmAgeSeconds", "PENDING_ALARM_AGE_SECONDS", "pending_alarm_age_seconds"),
     ("logRetentionDays", "LOG_RETENTION_DAYS", "log_retention_days"),
     ("healthCheckFailureThreshold", "HEALTH_CHECK_FAILURE_THRESHOLD", "health_check_failure_threshold"),
     ("alarmPeriodSeconds", "ALARM_PERIOD_SECONDS", "alarm_period_seconds"),
@@ -299,6 +311,11 @@ INT_RANGES: Mapping[str, tuple[int, int, str]] = {
     # SQS keeps a message at most 14 days: the escalation must come before it is dropped.
     "dlq_oldest_message_age_seconds": (3600, 1_123_200, "between an hour and 13 days, before SQS drops it"),
     "probe_interval_minutes": (1, 10, "EventBridge schedules from 1 to 10 minutes"),
+    # The same ranges as lambdas/payments_common/config.py; the rules between keys are in _validate.
+    "lease_seconds": (60, 900, "a lease from 1 to 15 minutes"),
+    "lease_safety_margin_seconds": (10, 600, "a margin from 10 s to 10 minutes"),
+    "pending_sweep_age_seconds": (60, 86400, "between a minute and a day"),
+    "pending_alarm_age_seconds": (60, 86400, "between a minute and a day"),
     "api_throttling_rate_limit": (1, 10000, "API Gateway's default account limit is 10000 requests/s"),
     "api_throttling_burst_limit": (1, 5000, "API Gateway's default account burst is 5000"),
     "waf_rate_limit": (10, 2_000_000_000, "WAF rate-based rules accept 10 to 2000000000 per 5 minutes"),
@@ -448,6 +465,7 @@ def _validate(config: Config, source: Mapping[str, str]) -> None:
             f"must be at least 3 probe intervals ({3 * 60 * config.probe_interval_minutes} s), "
             "so one late heartbeat never looks like a failed region",
         )
+    _validate_lease(config, key)
     if not 1 <= config.health_check_failure_threshold <= 10:
         raise ConfigError(
             key("health_check_failure_threshold"),
@@ -470,6 +488,38 @@ def _validate_dns_names(config: Config, key: str) -> None:
             )
         if len(host) + ACM_VALIDATION_PREFIX_LENGTH > DNS_NAME_LIMIT:
             raise ConfigError(key, config.domain_name, f"DNS names under it would exceed {DNS_NAME_LIMIT} characters")
+
+
+def _validate_lease(config: Config, key: Any) -> None:
+    """The lease rules of docs/design.md ("Timings")."""
+    interval = 60 * config.probe_interval_minutes
+    if config.lease_seconds < 2 * interval + 10:
+        raise ConfigError(
+            key("lease_seconds"),
+            config.lease_seconds,
+            f"must be at least two renewal intervals + 10 s ({2 * interval + 10} s), so one missed renewal never "
+            "stops the active region",
+        )
+    longest = max(config.processing_timeout_seconds, config.lambda_timeout_seconds)
+    if config.lease_safety_margin_seconds < longest + 10:
+        raise ConfigError(
+            key("lease_safety_margin_seconds"),
+            config.lease_safety_margin_seconds,
+            f"must be at least the longest function timeout + 10 s ({longest + 10} s): a request or payment attempt "
+            "still running when the old lease ends must finish before the standby starts",
+        )
+    if config.pending_alarm_age_seconds < config.pending_sweep_age_seconds:
+        raise ConfigError(
+            key("pending_alarm_age_seconds"),
+            config.pending_alarm_age_seconds,
+            "must not be below pendingSweepAgeSeconds: alarm only on payments the sweeper already re-enqueued",
+        )
+
+
+def promotion_worst_case_seconds(config: Config) -> int:
+    """Region down -> standby active, worst case after the last renewal (docs/design.md, "Timings")."""
+    interval = 60 * config.probe_interval_minutes
+    return interval + config.lease_seconds + config.lease_safety_margin_seconds + interval
 
 
 def _validate_cidrs(config: Config, key: str) -> None:

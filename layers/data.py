@@ -78,14 +78,17 @@ class TableSpec:
 
 #: "List a merchant's payments by time": query merchant_id, sort by created_at (ISO-8601 UTC).
 MERCHANT_INDEX = IndexSpec("merchant-created-index", hash_key="merchant_id", range_key="created_at")
+#: "PENDING payments, oldest first" for the failover orchestrator's sweeper: sparse (payment_validation
+#: sets ``pending_shard`` p0..p7, processing removes it when the payment is final).
+PENDING_INDEX = IndexSpec("pending-index", hash_key="pending_shard", range_key="created_at")
 
 #: The tables of docs/design.md, keyed as in ``DataStack.tables``.
 TABLES: tuple[TableSpec, ...] = (
     # "Get a payment by id": GetItem on payment_id.
-    TableSpec("transactions", "payments-transactions", "payment_id", "expires_at", (MERCHANT_INDEX,)),
+    TableSpec("transactions", "payments-transactions", "payment_id", "expires_at", (MERCHANT_INDEX, PENDING_INDEX)),
     # Powertools idempotency persistence layer: its default key and expiry attributes.
     TableSpec("idempotency", "payments-idempotency", "id", "expiration"),
-    # Fence flags, failover events, heartbeats (pk = "fence#<region>", ...).
+    # The active-region lease, heartbeats, observations, health marks, failover records (pk = "lease", ...).
     TableSpec("control", "payments-control", "pk", "expires_at"),
     # Merchant API keys by key id (GetItem by the authorizer; written by tools/merchants.py).
     TableSpec("merchants", "payments-merchants", "key_id", "expires_at"),

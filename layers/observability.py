@@ -83,6 +83,8 @@ DYNAMODB_OPERATIONS: tuple[str, ...] = (
     "TransactGetItems",
     "TransactWriteItems",
 )
+#: ``POWERTOOLS_SERVICE_NAME`` of the orchestrator (a metric dimension of what its sweeper publishes).
+ORCHESTRATOR_SERVICE = "failover-orchestrator"
 #: Marker the failover orchestrator looks for in an alarm name (lambdas/failover_orchestrator).
 COMPOSITE_ALARM_MARKER = "region-cannot-take-payments"
 #: Lambda retries a failed asynchronous invocation (SNS, schedule) this often, then sends it to the
@@ -151,8 +153,8 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
     Each metric carries the region it is read from (``region``) and a label starting with the
     region it describes; Route 53 metrics are read from us-east-1 for both regions' checks.
     """
-    api, errors, throttles, duration, ddb, replication, depth, age, health, fence, canary, rejected = (
-        [] for _ in range(12)
+    api, errors, throttles, duration, ddb, replication, depth, age, health, fence, canary, rejected, pending = (
+        [] for _ in range(13)
     )
     for v in views:
         r = v.region
@@ -251,30 +253,42 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
                 yAxis="right",
             )
         )
-        # Fence state: the HTTPS check fails while the region is fenced (/health answers 503), and
-        # the validation function counts every payment it refuses because of the fence.
+        # Lease state: the HTTPS check fails while the primary is not active (/health answers 503), and
+        # the validation function counts every payment it refuses with 421 because it is not active.
         fence.append(
             _metric(
                 "AWS/Route53",
                 "HealthCheckStatus",
                 {"HealthCheckId": v.health_checks["https"]},
                 region=ROUTE53_METRICS_REGION,
-                label=f"{r} serving (1) / fenced or down (0)",
+                label=f"{r} serving (1) / standby, lapsed or down (0)",
                 stat="Minimum",
             )
         )
         fence.append(
             {
                 "expression": (
-                    f'SEARCH(\'{{{v.metrics_namespace},region,service}} MetricName="PaymentFenced" '
+                    f'SEARCH(\'{{{v.metrics_namespace},region,service}} MetricName="PaymentRefusedNotActive" '
                     f"region=\"{r}\"', 'Sum', 60)"
                 ),
                 "id": f"fenced_{r.replace('-', '_')}",
                 "region": r,
-                "label": f"{r} payments refused by the fence",
+                "label": f"{r} payments refused: not the active region (421)",
                 "yAxis": "right",
             }
         )
+        # What the sweeper of the active region counts: PENDING payments older than the alarm age.
+        for name, label in (("PendingPaymentsOverAge", "PENDING over age"), ("OldestPendingSeconds", "oldest (s)")):
+            pending.append(
+                _metric(
+                    v.metrics_namespace,
+                    name,
+                    {"region": r, "service": ORCHESTRATOR_SERVICE},
+                    region=r,
+                    label=f"{r} {label}",
+                    stat="Maximum",
+                )
+            )
     budget = {"horizontal": [{"label": "1 s replication budget", "value": REPLICATION_BUDGET_MS}]}
     return [
         _widget("API p99 latency (ms) and payment routes' 5xx rate", api, home=home),
@@ -301,7 +315,8 @@ def dashboard_widgets(views: Sequence[RegionView], home: str) -> list[dict[str, 
         _widget(
             "Route 53 health checks (1 healthy, 0 unhealthy)", health, home=home, yAxis={"left": {"min": 0, "max": 1}}
         ),
-        _widget("Fence and failover state", fence, home=home),
+        _widget("Lease state: serving, refusals of a region that is not active", fence, home=home),
+        _widget("PENDING payments (sweeper of the active region)", pending, home=home),
     ]
 
 
@@ -347,6 +362,7 @@ class ObservabilityStack(LayerStack):
         self._dynamodb_alarms()
         self._queue_alarms()
         self._probe_alarms()
+        self._pending_alarm()
         self.route53_topic_arn, route53_provider = self._route53_alarm_topic()
         self._route53_alarms(route53_provider)
         self.composite_alarm = self._composite_alarm()
@@ -658,6 +674,25 @@ class ObservabilityStack(LayerStack):
                 statistic="Maximum",
             )
 
+    def _pending_alarm(self) -> None:
+        """PENDING payments older than ``pendingAlarmAgeSeconds``: counted by the active region's sweeper."""
+        self._alarm(
+            "pending_payments_over_age",
+            subject="pending-payments-over-age",
+            description=(
+                f"{self.region} holds PENDING payments older than {self.config.pending_alarm_age_seconds} s although "
+                "the sweeper re-enqueues them: processing is failing or the queue consumer is stopped (lease protocol)."
+            ),
+            # Only the active region's sweeper publishes it: silence in the standby is normal.
+            treat_missing_data="notBreaching",
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            namespace=self.compute.metrics_namespace,
+            metric_name="PendingPaymentsOverAge",
+            dimensions={"region": self.region, "service": ORCHESTRATOR_SERVICE},
+            statistic="Maximum",
+        )
+
     def _route53_alarm_topic(self) -> tuple[str, TerraformProvider | None]:
         """The us-east-1 topic the Route 53 alarms notify, and the provider to create them with.
 
@@ -798,7 +833,8 @@ class ObservabilityStack(LayerStack):
             alarm_name=self.composite_alarm_name,
             alarm_description=(
                 f"{self.region} cannot take payments: {', '.join(members)}. On ALARM the failover orchestrator "
-                "fences this region and prepares the other; OK changes nothing (failback is manual)."
+                "marks this region unhealthy and hands the lease to the other; OK only marks it healthy again "
+                "(failback is manual)."
             ),
             alarm_rule=rule,
             alarm_actions=[self.topic_arn],
@@ -845,8 +881,9 @@ class ObservabilityStack(LayerStack):
             "probe-schedule",
             name=self.name("failover-probe"),
             description=(
-                f"Every {minutes} min: the failover orchestrator writes {self.region}'s heartbeat and fails over "
-                f"from {self.peer.region} when its heartbeat is older than {self.config.heartbeat_stale_seconds} s."
+                f"Every {minutes} min: the failover orchestrator writes {self.region}'s heartbeat, renews the lease "
+                f"when {self.region} is active, else promotes it once the lease was not renewed for "
+                f"{self.config.lease_seconds + self.config.lease_safety_margin_seconds} s."
             ),
             schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
         )

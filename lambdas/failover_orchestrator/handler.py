@@ -1,29 +1,27 @@
-"""Failover orchestrator: fence a region that cannot take payments, prepare the other, tell people.
+"""Failover orchestrator: keeps exactly one region active through the lease (docs/design.md).
 
-Inputs (one function, deployed in both regions):
+One function, deployed in both regions, outside the VPC so it reaches both replicas directly:
 
-- SNS notifications of CloudWatch alarms: the composite ``...region-cannot-take-payments...``
-  alarm in ``ALARM`` fails over away from the region in its ARN. ``OK`` never unfences.
-- The EventBridge schedule (every minute): write this region's heartbeat, read the peer's;
-  when the peer is the active region and its heartbeat is older than
-  ``HEARTBEAT_STALE_SECONDS``, fail over away from it. This is how the secondary learns
-  of a primary whose CloudWatch, SNS or Lambda is down.
-- Manual ``{"action": "failover" | "failback", "region": ..., "dry_run": bool}``.
+- the EventBridge schedule (every ``probeIntervalMinutes``): write this region's heartbeat;
+  if this region holds the lease, renew it (peer replica first, then its own) and sweep PENDING
+  payments; if the peer holds it, watch it by this region's clock and promote this region once
+  it has not been renewed for lease + margin. The consumer of the region's processing queue is
+  kept enabled only while the region is active.
+- SNS notifications of a region's composite ``...region-cannot-take-payments...`` alarm: ALARM
+  marks the region unhealthy and hands the lease away from it if it holds it; OK marks it healthy
+  (it never moves the lease back).
+- Manual ``{"action": "failover" | "failback", "region": ..., "dry_run": bool, "reason": ...}``:
+  failover hands the lease away from ``region``; failback hands it to ``region``, refused unless
+  that region is healthy, alive and replication has caught up.
 
-A failover is (1) recorded once under ``failover#<region>#<source>#<event time>``
-(conditional put), (2) the fence goes up in one transaction that also checks the other
-region is not fenced (never zero regions taking payments) and that no newer decision was
-made (``changed_at`` only moves forward), (3) the healthy region is prepared, (4) a summary
-is published, (5) the record is marked ``completed``. A re-delivery after a crash at any
-step finds the record not completed and redoes the (idempotent) remaining steps; a
-completed, refused or superseded record makes a re-delivery a no-op.
-
-Malformed events are rejected with ``{"status": "rejected"}`` and never raise, so an
-asynchronous invocation is not retried; AWS errors do raise, so Lambda retries them.
+Both regions fenced cannot happen: there is no fence, every epoch has exactly one holder, and a
+handover needs a healthy, live target. Malformed events are rejected with ``{"status":
+"rejected"}`` and never raise, so an asynchronous invocation is not retried; AWS errors raise.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,8 +29,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from botocore.exceptions import ClientError
-from payments_common import clients, config, observability
-from payments_common.control import Fence, failover_key, fence_key, heartbeat_key, read_fence
+from payments_common import clients, config, control, observability
+from payments_common.control import Lease, epoch_ms, failover_key, health_key, heartbeat_key, watch_key
 from payments_common.models import AlarmStateChange, ManualAction
 from payments_common.timeutil import iso, parse_iso, utc_now
 from pydantic import ValidationError
@@ -45,31 +43,34 @@ else:
 SETTINGS = config.load()
 PROCESSING_FUNCTION = SETTINGS.require("processing_function_name")
 ALERT_TOPIC_ARN = SETTINGS.require("alert_topic_arn")
+QUEUE_URL = SETTINGS.require("processing_queue_url")
 TABLE = SETTINGS.control_table
+REGION, PEER = SETTINGS.region, SETTINGS.peer_region
 logger = observability.logger()
+metrics = observability.metrics(REGION)
 
-#: Only this alarm moves traffic; every other alarm on the topic is ignored here.
+#: Only this alarm moves the lease; every other alarm on the topic is ignored here.
 COMPOSITE_ALARM_MARKER = "region-cannot-take-payments"
-#: Failover records are kept about a year for audit, then expire (TTL).
+#: Audit records are kept about a year, then expire (TTL).
 RECORD_TTL = timedelta(days=400)
-#: Heartbeats expire a day after they were written.
-HEARTBEAT_TTL = timedelta(days=1)
-FINAL_RECORD_STATUSES = frozenset({"completed", "refused", "superseded"})
+#: The sparse GSI of PENDING payments and its shards (payment_validation writes ``pending_shard``).
+PENDING_INDEX = "pending-index"
+PENDING_SHARDS = tuple(f"p{n}" for n in range(8))
+#: At most this many payments re-enqueued per run: the next run continues.
+SWEEP_LIMIT = 500
 
 DYNAMODB = clients.client("dynamodb")
-#: The other region's replica, written directly so a fence takes effect there without waiting
-#: for replication. Short timeouts: that region may be the one that is down.
-PEER_DYNAMODB = {
-    region: clients.client("dynamodb", region=region, max_attempts=2, connect_timeout=1.0, read_timeout=2.0)
-    for region in SETTINGS.regions
-    if region != SETTINGS.region
-}
+#: The other region's replica, written directly (renewals, handovers). Short timeouts: that
+#: region may be the one that is down.
+PEER_DYNAMODB = clients.client("dynamodb", region=PEER, max_attempts=2, connect_timeout=1.0, read_timeout=2.0)
+REPLICAS = {REGION: DYNAMODB, PEER: PEER_DYNAMODB}
 LAMBDA = {region: clients.client("lambda", region=region, max_attempts=3) for region in SETTINGS.regions}
 SNS = clients.client("sns")
+SQS = clients.client("sqs")
 #: The probe's replication canary and own-health check (canary.py): where and how they report.
 PROBE_CHECKS = {
     "health_url": os.environ.get("REGIONAL_HEALTH_URL"),
-    "metrics": observability.metrics(SETTINGS.region),
+    "metrics": metrics,
     "logger": logger,
 }
 
@@ -79,177 +80,144 @@ class MalformedEventError(ValueError):
 
 
 @dataclass(frozen=True)
-class FailoverEvent:
-    """A reason to move traffic away from ``region``."""
+class Watch:
+    """What this region last saw change, by its own clock (``watch#<region>``)."""
 
-    region: str
-    #: ``alarm:<name>``, ``heartbeat`` or ``manual``.
-    source: str
-    #: When the failure was observed (alarm state-change time, heartbeat staleness, operator's clock).
-    event_time: str
-    reason: str
-    dry_run: bool = False
+    lease_epoch: int = 0
+    lease_seq: int = -1
+    lease_seen_at: int = 0
+    heartbeat_seq: int = -1
+    heartbeat_seen_at: int = 0
 
-    @property
-    def key(self) -> str:
-        """The control-table key of this event's record."""
-        return failover_key(self.region, self.source, self.event_time)
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> Watch:
+        """From a low-level item (or None: nothing seen yet)."""
+        if not item:
+            return cls()
+        return cls(*(int(item[name]["N"]) for name in cls.__dataclass_fields__))
+
+    def item(self) -> dict[str, Any]:
+        """The ``watch#<region>`` item."""
+        values = {name: {"N": str(getattr(self, name))} for name in self.__dataclass_fields__}
+        return {"pk": {"S": watch_key(REGION)}, **values}
 
 
 # ---------------------------------------------------------------- control table
 
 
-def fence_item(fence: Fence, event_key: str) -> dict[str, Any]:
-    """A ``fence#<region>`` item."""
-    item: dict[str, Any] = {
-        "pk": {"S": fence_key(fence.region)},
-        "fenced": {"BOOL": fence.fenced},
-        "reason": {"S": fence.reason},
-        "changed_at": {"S": fence.changed_at or ""},
-        "changed_by": {"S": fence.changed_by},
-        "event": {"S": event_key},
-    }
-    if fence.since:
-        item["since"] = {"S": fence.since}
-    return item
+def lease_until(now: datetime) -> int:
+    """``valid_until`` of a lease renewed or granted at ``now``."""
+    return epoch_ms(now) + SETTINGS.lease_seconds * 1000
 
 
-def get_record(key: str) -> dict[str, Any] | None:
-    """A failover record, strongly consistent."""
-    return DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-
-
-def put_record(key: str, kind: str, region: str, source: str, event_time: str, reason: str, now: datetime) -> bool:
-    """Record an event once; False when the record already exists."""
-    try:
-        DYNAMODB.put_item(
-            TableName=TABLE,
-            Item={
-                "pk": {"S": key},
-                "kind": {"S": kind},
-                "region": {"S": region},
-                "source": {"S": source},
-                "event_time": {"S": event_time},
-                "reason": {"S": reason},
-                "status": {"S": "recorded"},
-                "recorded_at": {"S": iso(now)},
-                "recorded_in": {"S": SETTINGS.region},
-                "expires_at": {"N": str(int((now + RECORD_TTL).timestamp()))},
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
-
-
-def set_record_status(key: str, status: str, actions: list[str], now: datetime) -> None:
-    """Close a record: ``completed``, ``refused`` or ``superseded``, with what was done."""
-    DYNAMODB.update_item(
+def write_heartbeat(now: datetime) -> int:
+    """``heartbeat#<region>``: +1 to ``seq``; returns the new sequence number."""
+    answer = DYNAMODB.update_item(
         TableName=TABLE,
-        Key={"pk": {"S": key}},
-        UpdateExpression="SET #status = :status, finished_at = :now, actions = :actions",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":status": {"S": status},
-            ":now": {"S": iso(now)},
-            ":actions": {"L": [{"S": action} for action in actions]},
-        },
+        Key={"pk": {"S": heartbeat_key(REGION)}},
+        UpdateExpression="SET #at = :now ADD seq :one",
+        ExpressionAttributeNames={"#at": "at"},
+        ExpressionAttributeValues={":now": {"S": iso(now)}, ":one": {"N": "1"}},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(answer["Attributes"]["seq"]["N"])
+
+
+def heartbeat_seq(client: Any, region: str) -> int:
+    """The heartbeat sequence number of ``region`` in the client's replica (-1: none)."""
+    item = client.get_item(TableName=TABLE, Key={"pk": {"S": heartbeat_key(region)}}, ConsistentRead=True).get("Item")
+    return int(item["seq"]["N"]) if item and "seq" in item else -1
+
+
+def observe(lease: Lease, now: datetime) -> Watch:
+    """Update ``watch#<region>``: when the lease and the peer's heartbeat last changed, by this clock."""
+    previous = Watch.from_item(
+        DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": watch_key(REGION)}}, ConsistentRead=True).get("Item")
+    )
+    now_ms = epoch_ms(now)
+    peer_seq = heartbeat_seq(DYNAMODB, PEER)
+    lease_changed = (lease.epoch, lease.seq) != (previous.lease_epoch, previous.lease_seq)
+    heartbeat_changed = peer_seq != previous.heartbeat_seq
+    watch = Watch(
+        lease_epoch=lease.epoch,
+        lease_seq=lease.seq,
+        lease_seen_at=now_ms if lease_changed else previous.lease_seen_at,
+        heartbeat_seq=peer_seq,
+        heartbeat_seen_at=now_ms if heartbeat_changed else previous.heartbeat_seen_at,
+    )
+    if watch != previous:
+        DYNAMODB.put_item(TableName=TABLE, Item=watch.item())
+    return watch
+
+
+def peer_alive(watch: Watch, now: datetime) -> bool:
+    """Whether the peer's heartbeat changed within ``HEARTBEAT_STALE_SECONDS``, by this region's clock."""
+    return (
+        watch.heartbeat_seq >= 0 and epoch_ms(now) - watch.heartbeat_seen_at <= SETTINGS.heartbeat_stale_seconds * 1000
     )
 
 
-def write_fence(new: Fence, other_region: str | None, event_key: str) -> str:
-    """Write a fence flag if no newer decision exists; ``written``, ``stale`` or ``refused``.
-
-    With ``other_region`` (fencing), the same transaction checks that region is not fenced,
-    so this function never leaves zero regions taking payments.
-    """
-    put: dict[str, Any] = {
-        "TableName": TABLE,
-        "Item": fence_item(new, event_key),
-        "ConditionExpression": "attribute_not_exists(changed_at) OR changed_at <= :t",
-        "ExpressionAttributeValues": {":t": {"S": new.changed_at or ""}},
+def put_record(kind: str, region: str, source: str, event_time: str, fields: dict[str, str], now: datetime) -> str:
+    """An audit record ``failover#...`` (same event, same key: a re-delivery overwrites it)."""
+    key = failover_key(region, source, event_time)
+    item: dict[str, Any] = {
+        "pk": {"S": key},
+        "kind": {"S": kind},
+        "region": {"S": region},
+        "source": {"S": source},
+        "event_time": {"S": event_time},
+        "recorded_at": {"S": iso(now)},
+        "recorded_in": {"S": REGION},
+        "expires_at": {"N": str(int((now + RECORD_TTL).timestamp()))},
+        **{name: {"S": value} for name, value in fields.items()},
     }
-    items: list[dict[str, Any]] = []
-    if other_region is not None:
-        items.append(
-            {
-                "ConditionCheck": {
-                    "TableName": TABLE,
-                    "Key": {"pk": {"S": fence_key(other_region)}},
-                    "ConditionExpression": "attribute_not_exists(fenced) OR fenced = :false",
-                    "ExpressionAttributeValues": {":false": {"BOOL": False}},
-                }
-            }
-        )
-    items.append({"Put": put})
-    try:
-        DYNAMODB.transact_write_items(TransactItems=items)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        if other_region is not None and reasons and reasons[0] == "ConditionalCheckFailed":
-            return "refused"
-        if reasons and reasons[-1] == "ConditionalCheckFailed":
-            return "stale"
-        raise
-    return "written"
+    DYNAMODB.put_item(TableName=TABLE, Item=item)
+    return key
 
 
-def mirror_fence(new: Fence, event_key: str) -> list[str]:
-    """Best effort: write the fence into the other region's replica too (replication would, later)."""
+def set_health(region: str, healthy: bool, reason: str, changed_at: str) -> list[str]:
+    """``health#<region>`` in both replicas (the peer's directly, best effort); newer decisions win."""
     notes = []
-    for region, client in PEER_DYNAMODB.items():
+    item = {
+        "pk": {"S": health_key(region)},
+        "healthy": {"BOOL": healthy},
+        "reason": {"S": reason},
+        "changed_at": {"S": changed_at},
+    }
+    for target, client in REPLICAS.items():
         try:
             client.put_item(
                 TableName=TABLE,
-                Item=fence_item(new, event_key),
+                Item=item,
                 ConditionExpression="attribute_not_exists(changed_at) OR changed_at <= :t",
-                ExpressionAttributeValues={":t": {"S": new.changed_at or ""}},
+                ExpressionAttributeValues={":t": {"S": changed_at}},
             )
-            notes.append(f"wrote {fence_key(new.region)} into the {region} replica directly")
-        except Exception as exc:  # the peer may be the region that is down: replication catches up
-            logger.warning("could not write the fence into a peer replica", extra={"peer": region, "error": str(exc)})
-            notes.append(f"could not reach the {region} replica ({type(exc).__name__}); replication will carry it")
+            notes.append(f"marked {region} {'healthy' if healthy else 'unhealthy'} in the {target} replica")
+        except ClientError as exc:
+            if not control.is_conditional_failure(exc) and target == REGION:
+                raise
+            notes.append(peer_write_failed(target, exc) if target == PEER else f"{target}: a newer health mark exists")
+        except Exception as exc:  # the peer may be the region that is down: replication carries it
+            if target == REGION:
+                raise
+            notes.append(peer_write_failed(target, exc))
     return notes
 
 
-def read_heartbeat(region: str) -> str | None:
-    """When ``region`` last wrote its heartbeat, or None."""
-    item = DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": heartbeat_key(region)}}, ConsistentRead=True).get("Item")
-    return item.get("at", {}).get("S") if item else None
+def peer_write_failed(region: str, exc: Exception) -> str:
+    """Count and log a failed write into the peer's replica; returns the note for the summary."""
+    metrics.add_metric(name="PeerWriteFailed", unit="Count", value=1)
+    logger.warning("could not write into the peer replica", extra={"peer": region, "error": type(exc).__name__})
+    return f"could not write into the {region} replica ({type(exc).__name__})"
 
 
-def write_heartbeat(now: datetime) -> None:
-    """Write the heartbeat of this region: proof its control plane (scheduler, Lambda, DynamoDB) works."""
-    DYNAMODB.put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": heartbeat_key(SETTINGS.region)},
-            "at": {"S": iso(now)},
-            "expires_at": {"N": str(int((now + HEARTBEAT_TTL).timestamp()))},
-        },
-    )
+# ---------------------------------------------------------------- queue consumer
 
 
-def active_region() -> str | None:
-    """The region taking payments: the primary unless fenced, else the secondary unless fenced."""
-    for region in SETTINGS.regions:
-        if not read_fence(DYNAMODB, TABLE, region).fenced:
-            return region
-    return None
-
-
-# ---------------------------------------------------------------- healthy region
-
-
-def prepare(region: str, dry_run: bool = False) -> list[str]:
-    """Make ``region`` ready for full load: its queue consumer enabled, its concurrency raised."""
+def set_consumer(region: str, enabled: bool, dry_run: bool = False) -> list[str]:
+    """Enable or disable ``region``'s processing SQS mapping (disabled messages stay on the queue)."""
     client = LAMBDA[region]
-    actions: list[str] = []
+    notes: list[str] = []
     mappings = [
         mapping
         for page in client.get_paginator("list_event_source_mappings").paginate(FunctionName=PROCESSING_FUNCTION)
@@ -257,197 +225,319 @@ def prepare(region: str, dry_run: bool = False) -> list[str]:
         if mapping.get("EventSourceArn", "").startswith("arn:aws:sqs:")
     ]
     if not mappings:
-        actions.append(f"WARNING: {PROCESSING_FUNCTION} has no SQS event source mapping in {region}")
+        notes.append(f"WARNING: {PROCESSING_FUNCTION} has no SQS event source mapping in {region}")
+    wrong = ("Disabled", "Disabling") if enabled else ("Enabled", "Enabling", "Creating", "Updating")
     for mapping in mappings:
-        if mapping.get("State") in ("Disabled", "Disabling"):
+        if mapping.get("State") in wrong:
             if not dry_run:
-                client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-            actions.append(f"enable{'' if dry_run else 'd'} event source mapping {mapping['UUID']} in {region}")
-    target = SETTINGS.failover_processing_concurrency
-    if target is not None:
-        current = client.get_function_concurrency(FunctionName=PROCESSING_FUNCTION).get("ReservedConcurrentExecutions")
-        if current is not None and current < target:
-            if not dry_run:
-                client.put_function_concurrency(FunctionName=PROCESSING_FUNCTION, ReservedConcurrentExecutions=target)
-            verb = "raise" if dry_run else "raised"
-            actions.append(f"{verb} reserved concurrency of {PROCESSING_FUNCTION} in {region}: {current} -> {target}")
-    if not actions:
-        actions.append(f"{region} already ready: queue consumer enabled")
-    return actions
+                client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
+            verb = "enable" if enabled else "disable"
+            notes.append(f"{verb}{'' if dry_run else 'd'} event source mapping {mapping['UUID']} in {region}")
+    return notes
+
+
+def set_consumer_best_effort(region: str, enabled: bool) -> list[str]:
+    """:func:`set_consumer` for the other region: its next probe does it if this fails."""
+    try:
+        return set_consumer(region, enabled)
+    except Exception as exc:  # that region's own orchestrator converges it on its next probe
+        logger.warning("could not change the peer's queue consumer", extra={"peer": region, "error": str(exc)})
+        return [f"could not change the {region} queue consumer ({type(exc).__name__}); its next probe will"]
 
 
 def publish(subject: str, lines: list[str]) -> None:
     """A human-readable summary to the alert topic."""
-    SNS.publish(TopicArn=ALERT_TOPIC_ARN, Subject=subject[:100], Message="\n".join(lines))
-
-
-# ---------------------------------------------------------------- decisions
-
-
-def fail_over(event: FailoverEvent, now: datetime) -> dict[str, Any]:
-    """Fence ``event.region`` and prepare the other region, once per event."""
-    healthy = SETTINGS.other_region(event.region)
-    result: dict[str, Any] = {"region": event.region, "healthy_region": healthy, "event": event.key}
-    record = get_record(event.key)
-    if record and record.get("status", {}).get("S") in FINAL_RECORD_STATUSES:
-        return {**result, "status": "duplicate", "recorded_status": record["status"]["S"]}
-    current = read_fence(DYNAMODB, TABLE, event.region)
-    if current.changed_at and current.changed_at > event.event_time:
-        if record and not event.dry_run:
-            set_record_status(event.key, "superseded", [f"fence changed at {current.changed_at}"], now)
-        return {**result, "status": "stale", "reason": f"a newer decision ({current.changed_at}) exists"}
-    new = Fence(
-        region=event.region,
-        fenced=True,
-        reason=event.reason,
-        since=current.since if current.fenced and current.since else event.event_time,
-        changed_at=event.event_time,
-        changed_by=event.source,
+    SNS.publish(
+        TopicArn=ALERT_TOPIC_ARN,
+        Subject=f"[payments-{SETTINGS.environment_suffix}] {subject}"[:100],
+        Message="\n".join(lines),
     )
-    if event.dry_run:
-        if read_fence(DYNAMODB, TABLE, healthy).fenced:
-            return {**result, "status": "dry_run", "actions": [f"refuse: {healthy} is fenced too"]}
-        actions = [f"record {event.key}", f"fence {event.region}" + (" (already fenced)" if current.fenced else "")]
-        actions += prepare(healthy, dry_run=True)
-        actions.append(f"publish a summary to {ALERT_TOPIC_ARN}")
-        return {**result, "status": "dry_run", "actions": actions}
 
-    if record is None:
-        put_record(event.key, "failover", event.region, event.source, event.event_time, event.reason, now)
-    outcome = write_fence(new, healthy, event.key)
-    if outcome == "refused":
-        note = f"refused to fence {event.region}: {healthy} is fenced too, that would leave no region taking payments"
-        set_record_status(event.key, "refused", [note], now)
-        publish(
-            f"[payments-{SETTINGS.environment_suffix}] FAILOVER REFUSED for {event.region}",
-            [note, f"event: {event.key}", f"reason: {event.reason}", "A human must decide which region to fail back."],
+
+# ---------------------------------------------------------------- sweeper
+
+
+def sweep(lease: Lease, now: datetime) -> dict[str, Any]:
+    """Re-enqueue PENDING payments with no live owner; count those older than the alarm age."""
+    now_ms = epoch_ms(now)
+    sweep_before = iso(now - timedelta(seconds=SETTINGS.pending_sweep_age_seconds))
+    alarm_before = iso(now - timedelta(seconds=SETTINGS.pending_alarm_age_seconds))
+    swept, over_age, oldest = 0, 0, None
+    paginator = DYNAMODB.get_paginator("query")
+    for shard in PENDING_SHARDS:
+        pages = paginator.paginate(
+            TableName=SETTINGS.transactions_table,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pending_shard = :shard",
+            ExpressionAttributeValues={":shard": {"S": shard}},
+            ProjectionExpression="payment_id, created_at, accepted_epoch",
         )
-        logger.error("failover refused", extra=result)
-        return {**result, "status": "refused", "reason": note}
-    if outcome == "stale":
-        set_record_status(event.key, "superseded", ["a newer fence decision was written concurrently"], now)
-        return {**result, "status": "stale", "reason": "a newer decision was written concurrently"}
+        for item in (item for page in pages for item in page.get("Items", [])):
+            created = item["created_at"]["S"]
+            oldest = created if oldest is None or created < oldest else oldest
+            over_age += created < alarm_before
+            orphaned = int(item.get("accepted_epoch", {}).get("N", "0")) < lease.epoch
+            if (orphaned or created < sweep_before) and swept < SWEEP_LIMIT:
+                SQS.send_message(QueueUrl=QUEUE_URL, MessageBody=json.dumps({"payment_id": item["payment_id"]["S"]}))
+                swept += 1
+    oldest_seconds = 0 if oldest is None else max(0, (now_ms - epoch_ms(parse_iso(oldest))) // 1000)
+    metrics.add_metric(name="PaymentsSwept", unit="Count", value=swept)
+    metrics.add_metric(name="PendingPaymentsOverAge", unit="Count", value=over_age)
+    metrics.add_metric(name="OldestPendingSeconds", unit="Seconds", value=oldest_seconds)
+    if swept:
+        logger.info("re-enqueued pending payments", extra={"swept": swept, "epoch": lease.epoch})
+    return {"swept": swept, "pending_over_age": over_age, "oldest_pending_seconds": oldest_seconds}
 
-    actions = [f"fenced {event.region}" + (f" (fenced since {new.since})" if current.fenced else "")]
-    actions += mirror_fence(new, event.key)
-    actions += prepare(healthy)
+
+# ---------------------------------------------------------------- transitions
+
+
+def bootstrap(now: datetime) -> dict[str, Any]:
+    """Epoch 1, held by the primary (only the primary creates it: two creators could race)."""
+    if SETTINGS.region != SETTINGS.primary_region:
+        return {"status": "no_lease", "reason": f"waiting for {SETTINGS.primary_region} to create the first lease"}
+    first = Lease(epoch=1, holder=REGION, valid_until=lease_until(now), began_at=iso(now), reason="bootstrap")
+    try:
+        if not control.create_first_lease(PEER_DYNAMODB, TABLE, first, iso(now)):
+            return {"status": "no_lease", "reason": f"{PEER} already has a lease: replication will bring it"}
+    except ClientError as exc:
+        if control.is_conditional_failure(exc):
+            raise
+        return {"status": "no_lease", "reason": peer_write_failed(PEER, exc)}
+    control.create_first_lease(DYNAMODB, TABLE, first, iso(now))
+    return {"status": "bootstrapped", "epoch": 1, "holder": REGION}
+
+
+def renew(lease: Lease, now: datetime) -> dict[str, Any]:
+    """Extend this region's lease: the peer's replica first; this one only if that worked."""
+    until = lease_until(now)
+    try:
+        renewed_in_peer = control.renew(PEER_DYNAMODB, TABLE, lease, until, iso(now))
+    except Exception as exc:  # unreachable peer: do not extend here, self-demote when valid_until passes
+        return {"status": "renewal_failed", "reason": peer_write_failed(PEER, exc), "valid_until": lease.valid_until}
+    if not renewed_in_peer:
+        return step_down(lease, now)
+    if not control.renew(DYNAMODB, TABLE, lease, until, iso(now)):
+        return {"status": "demoted", "reason": "the lease changed in this replica (handover or revocation)"}
+    return {"status": "renewed", "epoch": lease.epoch, "valid_until": until}
+
+
+def step_down(lease: Lease, now: datetime) -> dict[str, Any]:
+    """The peer's replica no longer has our epoch: copy a newer one here, so this region stops at once."""
+    newer = control.read_lease(PEER_DYNAMODB, TABLE)
+    if newer.epoch > lease.epoch:
+        control.replace_lease(
+            DYNAMODB, TABLE, newer, expected_epoch=newer.epoch - 1, expected_seq=None, now_iso=iso(now)
+        )
+        notes = set_consumer(REGION, enabled=False)
+        return {"status": "demoted", "reason": f"{newer.holder} holds epoch {newer.epoch}", "actions": notes}
+    # Same epoch but revoked there: the standby could not reach us and asked us to stop.
+    return {"status": "demoted", "reason": f"{PEER} revoked epoch {lease.epoch}", "valid_until": lease.valid_until}
+
+
+def promote(lease: Lease, now: datetime, why: str) -> dict[str, Any]:
+    """The holder has not renewed for lease + margin by this clock: take epoch + 1 here, then there."""
+    new = Lease(epoch=lease.epoch + 1, holder=REGION, valid_until=lease_until(now), began_at=iso(now), reason=why)
+    if not control.replace_lease(
+        DYNAMODB, TABLE, new, expected_epoch=lease.epoch, expected_seq=lease.seq, now_iso=iso(now)
+    ):
+        return {"status": "standby", "reason": "the lease changed while promoting: the holder renewed in time"}
+    actions = [f"took epoch {new.epoch} in {REGION}"]
+    try:
+        written = control.replace_lease(
+            PEER_DYNAMODB, TABLE, new, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
+        )
+        actions.append(f"wrote epoch {new.epoch} into the {PEER} replica" if written else f"{PEER} is ahead")
+    except Exception as exc:  # replication carries it; the old holder's lease is over anyway
+        actions.append(peer_write_failed(PEER, exc))
+    actions += set_consumer(REGION, enabled=True)
+    swept = sweep(new, now)
+    actions.append(f"re-enqueued {swept['swept']} pending payment(s)")
+    key = put_record("promotion", lease.holder, "watchdog", iso(now), {"epoch": str(new.epoch), "reason": why}, now)
     publish(
-        f"[payments-{SETTINGS.environment_suffix}] failover: {event.region} fenced, {healthy} takes payments",
+        f"promotion: {REGION} is the active region (epoch {new.epoch})",
         [
-            f"Region {event.region} can no longer take payments: {event.reason}.",
-            f"Source: {event.source}; observed at {event.event_time}; handled in {SETTINGS.region} at {iso(now)}.",
-            f"{event.region} now answers new payments with 503 + Retry-After and its /health fails,",
-            f"so Route 53 and client retries move traffic to {healthy}.",
-            "Actions:",
-            *(f"  - {action}" for action in actions),
-            "Failback is manual: invoke the orchestrator with "
-            f'{{"action": "failback", "region": "{event.region}"}} once the region is healthy.',
+            f"{REGION} promoted itself: {why}.",
+            f"record: {key}",
+            *(f"  - {a}" for a in actions),
+            f'Failback is manual: {{"action": "failback", "region": "{lease.holder}"}} once it is healthy.',
         ],
     )
-    set_record_status(event.key, "completed", actions, now)
-    logger.warning("failed over", extra={**result, "actions": actions})
-    return {**result, "status": "failed_over", "actions": actions}
+    logger.warning("promoted", extra={"epoch": new.epoch, "actions": actions})
+    return {"status": "promoted", "epoch": new.epoch, "actions": actions, **swept}
 
 
-def fail_back(region: str, reason: str, now: datetime, dry_run: bool) -> dict[str, Any]:
-    """Unfence ``region`` (manual only) and make sure its queue consumer runs."""
-    at = iso(now)
-    key = failover_key(region, "failback", at)
-    result: dict[str, Any] = {"region": region, "event": key}
-    current = read_fence(DYNAMODB, TABLE, region)
-    if not current.fenced:
-        return {**result, "status": "noop", "reason": f"{region} is not fenced"}
-    heartbeat = read_heartbeat(region)
-    heartbeat_note = f"last heartbeat of {region}: {heartbeat or 'never'}"
+def handover(
+    source: str, old: str, new: str, reason: str, now: datetime, dry_run: bool, *, failback: bool = False
+) -> dict[str, Any]:
+    """Move the lease from ``old`` to ``new`` now: the old holder's replica first, then the new holder's."""
+    lease = control.read_lease(DYNAMODB, TABLE)
+    result: dict[str, Any] = {"from": old, "to": new, "epoch": lease.epoch}
+    if lease.holder != old:
+        return {
+            **result,
+            "status": "noop",
+            "reason": f"{old} does not hold the lease ({lease.holder or 'nobody'} does)",
+        }
+    refusal = handover_refusal(new, now, failback)
+    if refusal:
+        if not dry_run:
+            key = put_record("refused", old, source, iso(now), {"reason": refusal, "to": new}, now)
+            publish(f"handover REFUSED: {old} keeps the lease", [refusal, f"record: {key}", f"asked: {reason}"])
+        logger.error("handover refused", extra={**result, "reason": refusal})
+        return {**result, "status": "refused", "reason": refusal}
+    successor = Lease(epoch=lease.epoch + 1, holder=new, valid_until=lease_until(now), began_at=iso(now), reason=reason)
     if dry_run:
-        actions = [f"record {key}", f"unfence {region}", *prepare(region, dry_run=True), heartbeat_note]
-        return {**result, "status": "dry_run", "actions": actions}
-    put_record(key, "failback", region, "manual", at, reason or "manual failback", now)
-    new = Fence(region=region, fenced=False, reason=reason or "manual failback", changed_at=at, changed_by="manual")
-    if write_fence(new, None, key) == "stale":
-        set_record_status(key, "superseded", ["a newer fence decision exists"], now)
-        return {**result, "status": "stale", "reason": "a newer fence decision exists"}
-    actions = [f"unfenced {region} (fenced since {current.since})"]
-    actions += mirror_fence(new, key)
-    actions += prepare(region)
-    actions.append(heartbeat_note)
-    publish(
-        f"[payments-{SETTINGS.environment_suffix}] failback: {region} takes payments again",
-        [f"Region {region} was unfenced by an operator: {reason or 'manual failback'}.", *actions],
+        actions = [f"write epoch {successor.epoch} (holder {new}) into the {old} replica, then the {new} replica"]
+        actions += set_consumer(new, enabled=True, dry_run=True) if new == REGION else []
+        return {**result, "status": "dry_run", "actions": [*actions, f"publish a summary to {ALERT_TOPIC_ARN}"]}
+    old_client, new_client = REPLICAS[old], REPLICAS[new]
+    try:
+        stopped = control.replace_lease(
+            old_client, TABLE, successor, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
+        )
+    except Exception as exc:
+        if old == REGION:
+            raise
+        # The old holder is unreachable: it cannot be stopped now. Revoke here so its renewals
+        # fail, and let the watchdog promote after lease + margin.
+        note = peer_write_failed(old, exc)
+        control.revoke(DYNAMODB, TABLE, lease, by=REGION)
+        key = put_record("handover_pending", old, source, iso(now), {"reason": reason, "to": new}, now)
+        publish(
+            f"handover pending: {old} unreachable",
+            [note, f"revoked epoch {lease.epoch} in {REGION}; {new} takes over after lease + margin", f"record: {key}"],
+        )
+        return {**result, "status": "handover_pending", "reason": note}
+    if not stopped:
+        return {**result, "status": "stale", "reason": f"the {old} replica already has a newer epoch"}
+    actions = [f"wrote epoch {successor.epoch} into the {old} replica ({old} stopped)"]
+    try:
+        control.replace_lease(
+            new_client, TABLE, successor, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
+        )
+        actions.append(f"wrote epoch {successor.epoch} into the {new} replica ({new} active)")
+    except Exception as exc:  # replication carries it within seconds
+        actions.append(peer_write_failed(new, exc))
+    actions += (set_consumer if old == REGION else set_consumer_best_effort)(old, False)
+    actions += (set_consumer if new == REGION else set_consumer_best_effort)(new, True)
+    if new == REGION:
+        actions.append(f"re-enqueued {sweep(successor, now)['swept']} pending payment(s)")
+    key = put_record(
+        "handover", old, source, iso(now), {"reason": reason, "to": new, "epoch": str(successor.epoch)}, now
     )
-    set_record_status(key, "completed", actions, now)
-    logger.warning("failed back", extra={**result, "actions": actions})
-    return {**result, "status": "failed_back", "actions": actions}
+    publish(
+        f"{'failback' if failback else 'handover'}: {new} is the active region (epoch {successor.epoch})",
+        [
+            f"{old} -> {new}: {reason}.",
+            f"source: {source}; record: {key}",
+            *(f"  - {a}" for a in actions),
+            "Failback is manual: invoke the orchestrator with "
+            f'{{"action": "failback", "region": "{old}"}} once {old} is healthy.',
+        ],
+    )
+    logger.warning("handed over", extra={**result, "actions": actions})
+    return {
+        **result,
+        "status": "failed_back" if failback else "handed_over",
+        "epoch": successor.epoch,
+        "actions": actions,
+    }
+
+
+def handover_refusal(target: str, now: datetime, failback: bool) -> str | None:
+    """Why the lease must not move to ``target`` now, or None."""
+    if not control.read_healthy(DYNAMODB, TABLE, target):
+        return f"{target} is unhealthy (its composite alarm is in ALARM): moving the lease there would help nobody"
+    if target == PEER:
+        watch = Watch.from_item(
+            DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": watch_key(REGION)}}, ConsistentRead=True).get("Item")
+        )
+        if not peer_alive(watch, now):
+            return (
+                f"{target}'s heartbeat has not changed for {SETTINGS.heartbeat_stale_seconds} s (by {REGION}'s clock)"
+            )
+    if failback:
+        return replication_lag(now)
+    return None
+
+
+def replication_lag(now: datetime) -> str | None:
+    """None when the peer's replica, read directly, has this region's latest heartbeat and lease epoch."""
+    own_seq = heartbeat_seq(DYNAMODB, REGION)
+    try:
+        peer_seq = heartbeat_seq(PEER_DYNAMODB, REGION)
+        peer_lease = control.read_lease(PEER_DYNAMODB, TABLE)
+    except Exception as exc:
+        return f"cannot read the {PEER} replica ({type(exc).__name__}): replication cannot be checked"
+    own_epoch = control.read_lease(DYNAMODB, TABLE).epoch
+    if peer_seq < own_seq or peer_lease.epoch != own_epoch:
+        return (
+            f"replication has not caught up: {PEER} holds heartbeat {peer_seq} of {REGION} (latest {own_seq}) "
+            f"and epoch {peer_lease.epoch} (here {own_epoch})"
+        )
+    return None
+
+
+# ---------------------------------------------------------------- events
+
+
+def on_schedule(now: datetime) -> dict[str, Any]:
+    """Heartbeat; renew and sweep when active; watch, keep the consumer stopped and promote when standby."""
+    write_heartbeat(now)
+    checks = canary.probe(DYNAMODB, {PEER: PEER_DYNAMODB}, table=TABLE, region=REGION, **PROBE_CHECKS)
+    lease = control.read_lease(DYNAMODB, TABLE)
+    if lease.epoch == 0:
+        return {**bootstrap(now), "checks": checks}
+    watch = observe(lease, now)
+    base = {"region": REGION, "epoch": lease.epoch, "holder": lease.holder, "checks": checks}
+    if lease.holder == REGION:
+        unhealthy = not control.read_healthy(DYNAMODB, TABLE, REGION)
+        # An unhealthy holder whose alarm-time handover was refused retries quietly every probe.
+        if unhealthy and lease.active_for(REGION, epoch_ms(now)) and handover_refusal(PEER, now, False) is None:
+            return {**base, **handover("unhealthy", REGION, PEER, f"{REGION} is unhealthy", now, dry_run=False)}
+        result = renew(lease, now)
+        if result["status"] == "renewed":
+            result["actions"] = set_consumer(REGION, enabled=True)
+            result.update(sweep(lease, now))
+        return {**base, **result}
+    actions = set_consumer(REGION, enabled=False)
+    unchanged_ms = epoch_ms(now) - watch.lease_seen_at
+    limit_ms = (SETTINGS.lease_seconds + SETTINGS.lease_safety_margin_seconds) * 1000
+    if unchanged_ms <= limit_ms:
+        return {**base, "status": "standby", "lease_unchanged_seconds": unchanged_ms // 1000, "actions": actions}
+    if not control.read_healthy(DYNAMODB, TABLE, REGION):
+        return {**base, "status": "standby", "reason": f"{REGION} is unhealthy: it does not promote itself"}
+    why = f"the lease of {lease.holder} (epoch {lease.epoch}) was not renewed for {unchanged_ms // 1000} s"
+    return {**base, **promote(lease, now, why)}
 
 
 def on_alarm(alarm: AlarmStateChange, now: datetime) -> dict[str, Any]:
-    """A CloudWatch alarm notification."""
+    """A composite alarm: ALARM marks the region unhealthy and moves the lease away from it; OK marks it healthy."""
     if COMPOSITE_ALARM_MARKER not in alarm.AlarmName:
         return {"status": "ignored", "reason": f"{alarm.AlarmName} is not the {COMPOSITE_ALARM_MARKER} alarm"}
     if alarm.region not in SETTINGS.regions:
         return rejected(f"alarm region {alarm.region} is not one of {', '.join(SETTINGS.regions)}")
-    if alarm.NewStateValue != "ALARM":
-        return {"status": "ignored", "reason": f"{alarm.NewStateValue} never unfences: failback is manual"}
-    event = FailoverEvent(
-        region=alarm.region,
-        source=f"alarm:{alarm.AlarmName}",
-        event_time=iso(alarm.StateChangeTime),
-        reason=f"{alarm.AlarmName} went to ALARM",
-    )
-    return fail_over(event, now)
-
-
-def on_schedule(now: datetime) -> dict[str, Any]:
-    """Write this region's heartbeat; fail over away from the active peer when its heartbeat is stale."""
-    write_heartbeat(now)
-    checks = canary.probe(DYNAMODB, PEER_DYNAMODB, table=TABLE, region=SETTINGS.region, **PROBE_CHECKS)
-    peer = SETTINGS.peer_region
-    active = active_region()
-    peer_heartbeat = read_heartbeat(peer)
-    result: dict[str, Any] = {
-        "status": "heartbeat",
-        "region": SETTINGS.region,
-        "peer": peer,
-        "active_region": active,
-        "peer_heartbeat_at": peer_heartbeat,
-        "checks": checks,
-    }
-    if active != peer:
-        return result
-    if peer_heartbeat is None:
-        logger.warning("the active peer has never written a heartbeat", extra={"peer": peer})
-        return {**result, "warning": f"{peer} has never written a heartbeat"}
-    last = parse_iso(peer_heartbeat)
-    age = (now - last).total_seconds()
-    result["peer_age_seconds"] = int(age)
-    if age <= SETTINGS.heartbeat_stale_seconds:
-        return result
-    event = FailoverEvent(
-        region=peer,
-        source="heartbeat",
-        event_time=iso(last + timedelta(seconds=SETTINGS.heartbeat_stale_seconds)),
-        reason=f"no heartbeat from {peer} since {peer_heartbeat} (limit {SETTINGS.heartbeat_stale_seconds} s)",
-    )
-    return {**result, "failover": fail_over(event, now)}
+    if alarm.NewStateValue == "INSUFFICIENT_DATA":
+        return {"status": "ignored", "reason": "INSUFFICIENT_DATA changes nothing"}
+    healthy = alarm.NewStateValue == "OK"
+    notes = set_health(alarm.region, healthy, f"{alarm.AlarmName} is {alarm.NewStateValue}", iso(alarm.StateChangeTime))
+    if healthy:
+        return {"status": "marked_healthy", "region": alarm.region, "actions": notes}
+    other = SETTINGS.other_region(alarm.region)
+    moved = handover(f"alarm:{alarm.AlarmName}", alarm.region, other, f"{alarm.AlarmName} went to ALARM", now, False)
+    return {**moved, "actions": notes + moved.get("actions", [])}
 
 
 def on_manual(action: ManualAction, now: datetime) -> dict[str, Any]:
-    """An operator's failover or failback."""
+    """An operator's failover (move the lease away from ``region``) or failback (bring it to ``region``)."""
     if action.region not in SETTINGS.regions:
         return rejected(f"region must be one of {', '.join(SETTINGS.regions)}")
+    other = SETTINGS.other_region(action.region)
     if action.action == "failback":
-        return fail_back(action.region, action.reason, now, action.dry_run)
-    event = FailoverEvent(
-        region=action.region,
-        source="manual",
-        event_time=iso(now),
-        reason=action.reason or "manual failover",
-        dry_run=action.dry_run,
-    )
-    return fail_over(event, now)
-
-
-# ---------------------------------------------------------------- events
+        reason = action.reason or f"manual failback to {action.region}"
+        return handover("manual", other, action.region, reason, now, action.dry_run, failback=True)
+    return handover("manual", action.region, other, action.reason or "manual failover", now, action.dry_run)
 
 
 def rejected(reason: str) -> dict[str, Any]:
@@ -498,6 +588,7 @@ def route(event: Any, now: datetime) -> dict[str, Any]:
     return rejected("unrecognised event: expected an SNS alarm, a scheduled event or a manual action")
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point (SNS, EventBridge schedule, or direct invocation)."""

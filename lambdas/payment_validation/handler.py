@@ -4,7 +4,8 @@ Exactly once, across retries and regions:
 
 1. every check runs before any I/O (:mod:`payments_common.payment_request`): a rejected
    request reads and writes nothing;
-2. a fenced region answers 503 + ``Retry-After`` and writes nothing;
+2. a region that does not hold a valid lease (standby, lapsed, unknown) answers 421
+   ``region_not_active`` + ``Retry-After`` and writes nothing (docs/design.md, lease protocol);
 3. Powertools idempotency (idempotency global table) replays the first answer for the same
    ``Idempotency-Key`` and refuses the key with a different body (422) or while the first
    attempt is still running (409);
@@ -32,7 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 from payments_common import clients, config, observability, payment_request, responses, tenancy
-from payments_common.control import FenceCache
+from payments_common.control import LeaseCache, epoch_ms
 from payments_common.payment_request import ParsedRequest, RequestError
 from payments_common.timeutil import iso, utc_now
 
@@ -43,7 +44,9 @@ metrics = observability.metrics(SETTINGS.region)
 
 DYNAMODB = clients.client("dynamodb")
 SQS = clients.client("sqs")
-FENCES = FenceCache(DYNAMODB, SETTINGS.control_table)
+LEASES = LeaseCache(DYNAMODB, SETTINGS.control_table, SETTINGS.region)
+#: Shards of the sparse ``pending-index`` GSI (spreads PENDING payments over partitions).
+PENDING_SHARDS = 8
 
 #: Idempotency records live a day: a client retry within a day replays the first answer.
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
@@ -61,10 +64,17 @@ class PaymentConflictError(Exception):
     """A payment with this id exists with different details: the key was reused for another payment."""
 
 
-def payment_item(request: ParsedRequest, region: str, created_at: str) -> dict[str, Any]:
+def pending_shard(payment_id: str) -> str:
+    """``p0``..``p7``: the ``pending-index`` partition of a PENDING payment (removed when final)."""
+    return f"p{int(payment_id.replace('-', '')[-2:], 16) % PENDING_SHARDS}"
+
+
+def payment_item(request: ParsedRequest, region: str, created_at: str, epoch: int) -> dict[str, Any]:
     """The PENDING transactions item, as a low-level DynamoDB item."""
     canonical = request.payment.canonical()
     return {
+        "accepted_epoch": {"N": str(epoch)},
+        "pending_shard": {"S": pending_shard(request.payment_id)},
         "payment_id": {"S": request.payment_id},
         "status": {"S": "PENDING"},
         "version": {"N": "1"},
@@ -85,7 +95,7 @@ def enqueue(payment_id: str) -> None:
 
 def create_payment(request: ParsedRequest) -> dict[str, str]:
     """Write the payment once and enqueue it; return the answer the client gets."""
-    item = payment_item(request, SETTINGS.region, iso(utc_now()))
+    item = payment_item(request, SETTINGS.region, iso(utc_now()), LEASES.lease().epoch)
     try:
         DYNAMODB.put_item(
             TableName=SETTINGS.transactions_table,
@@ -151,10 +161,10 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         observability.count_rejection(metrics, exc.code, payment_request.ERROR_CODES)
         return responses.error(exc.status, exc.code, exc.message, exc.field)
     try:
-        if FENCES.get(SETTINGS.region).fenced:
-            logger.warning("region fenced: refusing new payment", extra={"region": SETTINGS.region})
-            metrics.add_metric(name="PaymentFenced", unit="Count", value=1)
-            return responses.unavailable("region_fenced", "this region is not taking payments, retry shortly")
+        if not LEASES.is_active(epoch_ms(utc_now())):
+            logger.info("region not active: refusing new payment", extra={"region": SETTINGS.region})
+            metrics.add_metric(name="PaymentRefusedNotActive", unit="Count", value=1)
+            return responses.not_active(SETTINGS.region)
         IDEMPOTENCY.register_lambda_context(context)
         return accepted(create_payment_once(data=tenancy.idempotency_data(request, merchant), request=request))
     except IdempotencyValidationError:

@@ -25,6 +25,11 @@ REQUIRED = (
 MIN_HEARTBEAT_STALE_SECONDS = 90
 MAX_HEARTBEAT_STALE_SECONDS = 3600
 DEFAULT_HEARTBEAT_STALE_SECONDS = 180
+#: Lease protocol (docs/design.md); the infrastructure config enforces the cross-key rules.
+DEFAULT_LEASE_SECONDS = 130
+DEFAULT_LEASE_SAFETY_MARGIN_SECONDS = 40
+DEFAULT_PENDING_SWEEP_AGE_SECONDS = 120
+DEFAULT_PENDING_ALARM_AGE_SECONDS = 600
 
 
 class ConfigError(RuntimeError):
@@ -51,8 +56,14 @@ class Settings:
     alert_topic_arn: str | None = None
     processing_function_name: str | None = None
     heartbeat_stale_seconds: int = DEFAULT_HEARTBEAT_STALE_SECONDS
-    #: Reserved concurrency the orchestrator raises the healthy region's processing function to (optional).
-    failover_processing_concurrency: int | None = None
+    #: How long a renewal keeps the holder active (its own clock).
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    #: What the standby waits beyond the lease, by its own clock, before it promotes itself.
+    lease_safety_margin_seconds: int = DEFAULT_LEASE_SAFETY_MARGIN_SECONDS
+    #: The sweeper re-enqueues PENDING payments older than this.
+    pending_sweep_age_seconds: int = DEFAULT_PENDING_SWEEP_AGE_SECONDS
+    #: The sweeper counts PENDING payments older than this (the pending-payments alarm).
+    pending_alarm_age_seconds: int = DEFAULT_PENDING_ALARM_AGE_SECONDS
 
     @property
     def regions(self) -> tuple[str, str]:
@@ -101,6 +112,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if values["AWS_REGION"] not in (values["PRIMARY_REGION"], values["SECONDARY_REGION"]):
         raise ConfigError(f"AWS_REGION={values['AWS_REGION']!r} is neither PRIMARY_REGION nor SECONDARY_REGION")
     stale = _int(environ, "HEARTBEAT_STALE_SECONDS", MIN_HEARTBEAT_STALE_SECONDS, MAX_HEARTBEAT_STALE_SECONDS)
+    lease = _int(environ, "LEASE_SECONDS", 60, 900)
+    margin = _int(environ, "LEASE_SAFETY_MARGIN_SECONDS", 10, 600)
+    sweep_age = _int(environ, "PENDING_SWEEP_AGE_SECONDS", 60, 86400)
+    alarm_age = _int(environ, "PENDING_ALARM_AGE_SECONDS", 60, 86400)
     return Settings(
         region=values["AWS_REGION"],
         primary_region=values["PRIMARY_REGION"],
@@ -115,5 +130,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         alert_topic_arn=environ.get("ALERT_TOPIC_ARN", "").strip() or None,
         processing_function_name=environ.get("PROCESSING_FUNCTION_NAME", "").strip() or None,
         heartbeat_stale_seconds=stale if stale is not None else DEFAULT_HEARTBEAT_STALE_SECONDS,
-        failover_processing_concurrency=_int(environ, "FAILOVER_PROCESSING_CONCURRENCY", 1, 1000),
+        lease_seconds=lease if lease is not None else DEFAULT_LEASE_SECONDS,
+        lease_safety_margin_seconds=margin if margin is not None else DEFAULT_LEASE_SAFETY_MARGIN_SECONDS,
+        pending_sweep_age_seconds=sweep_age if sweep_age is not None else DEFAULT_PENDING_SWEEP_AGE_SECONDS,
+        pending_alarm_age_seconds=alarm_age if alarm_age is not None else DEFAULT_PENDING_ALARM_AGE_SECONDS,
     )

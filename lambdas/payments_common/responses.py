@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-#: Seconds a client should wait before retrying a 503 (fenced region or transient failure).
+#: Seconds a client should wait before retrying a 421 (region not active) or a 503 (transient failure).
 RETRY_AFTER_SECONDS = 5
 
 _BASE_HEADERS = {
@@ -38,3 +38,19 @@ def unavailable(code: str, message: str, retry_after: int = RETRY_AFTER_SECONDS)
     response = error(503, code, message)
     response["headers"]["Retry-After"] = str(retry_after)
     return response
+
+
+def not_active(region: str, retry_after: int = RETRY_AFTER_SECONDS) -> dict[str, Any]:
+    """421 ``region_not_active`` + ``Retry-After``: this region is not the active one (docs/design.md).
+
+    A 4xx on purpose: refusals of a standby must never count toward the 5xx alarms that steer DNS.
+    Clients retry it with the same credential and the same ``Idempotency-Key``.
+    """
+    body = {
+        "error": {
+            "code": "region_not_active",
+            "message": "this region is not the active region for payments, retry shortly",
+            "region": region,
+        }
+    }
+    return json_response(421, body, headers={"Retry-After": str(retry_after)})

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,10 @@ def function_env(function: str, region: str) -> dict[str, str]:
         "ALERT_TOPIC_ARN": topic_arn(region),
         "PROCESSING_FUNCTION_NAME": PROCESSING_FUNCTION,
         "HEARTBEAT_STALE_SECONDS": "180",
-        "FAILOVER_PROCESSING_CONCURRENCY": "50",
+        "LEASE_SECONDS": "130",
+        "LEASE_SAFETY_MARGIN_SECONDS": "40",
+        "PENDING_SWEEP_AGE_SECONDS": "120",
+        "PENDING_ALARM_AGE_SECONDS": "600",
         "POWERTOOLS_SERVICE_NAME": SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": "PaymentsTest",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
@@ -145,9 +149,12 @@ def load_handler(function: str, region: str = PRIMARY, **overrides: str) -> Modu
     if module is None:
         module = import_fresh(function, {**function_env(function, region), **overrides})
         _LOADED[key] = module
-    fences = getattr(module, "FENCES", None)
-    if fences is not None:
-        fences.clear()
+    lease_cache = getattr(module, "LEASES", None)
+    if lease_cache is not None:
+        lease_cache.clear()
+    recorder = getattr(module, "metrics", None)
+    if recorder is not None:  # metrics added outside a handler (route() in tests) must not leak into the next test
+        recorder.clear_metrics()
     return module
 
 
@@ -173,7 +180,10 @@ def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                 answer = injector(request)
                 if answer is not None:
                     return answer
-            return original(request)
+            answer = original(request)
+            if answer is not None and answer[0] == 200:
+                _log_write(request)
+            return answer
 
     monkeypatch.setattr(botocore_stubber, "process_request", process_request)
     yield
@@ -191,6 +201,7 @@ def create_tables(region: str) -> None:
             {"AttributeName": "payment_id", "AttributeType": "S"},
             {"AttributeName": "merchant_id", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": "pending_shard", "AttributeType": "S"},
         ],
         GlobalSecondaryIndexes=[
             {
@@ -200,7 +211,15 @@ def create_tables(region: str) -> None:
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": "pending-index",
+                "KeySchema": [
+                    {"AttributeName": "pending_shard", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
     for name, key, ttl in (
@@ -252,16 +271,34 @@ class Aws:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def put_fence(self, region: str, fenced: bool = True, *, into: str | None = None, changed_at: str = "") -> None:
-        """Set ``fence#<region>`` directly in the control table of ``into`` (default: both regions)."""
+    def put_lease(
+        self,
+        holder: str = PRIMARY,
+        *,
+        epoch: int = 1,
+        valid_for: float = 86400.0,
+        seq: int = 0,
+        into: str | None = None,
+        revoked_by: str = "",
+    ) -> None:
+        """Set the ``lease`` directly in the control table of ``into`` (default: both regions)."""
         item = {
-            "pk": {"S": f"fence#{region}"},
-            "fenced": {"BOOL": fenced},
+            "pk": {"S": "lease"},
+            "epoch": {"N": str(epoch)},
+            "holder": {"S": holder},
+            "valid_until": {"N": str(int((time.time() + valid_for) * 1000))},
+            "seq": {"N": str(seq)},
+            "began_at": {"S": "2024-05-01T00:00:00.000Z"},
             "reason": {"S": "test"},
-            "changed_at": {"S": changed_at},
         }
+        if revoked_by:
+            item["revoked_by"] = {"S": revoked_by}
         for target in [into] if into else REGIONS:
             self.dynamodb[target].put_item(TableName=CONTROL, Item=item)
+
+    def lease(self, region: str) -> dict[str, Any] | None:
+        """The ``lease`` item of ``region``'s replica."""
+        return self.item(CONTROL, {"pk": "lease"}, region)
 
 
 @pytest.fixture
@@ -276,7 +313,82 @@ def aws() -> Iterator[Aws]:
             url = handles.sqs[region].create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
             assert url == queue_url(region)
             boto3.client("sns", region_name=region).create_topic(Name=TOPIC)
+        # The steady state of a deployed pair: the primary holds the lease, in both replicas.
+        handles.put_lease(PRIMARY)
+        WRITES.clear()
         yield handles
+
+
+#: Key attribute of each table, for the write log.
+TABLE_KEYS = {TRANSACTIONS: "payment_id", IDEMPOTENCY: "id", CONTROL: "pk"}
+#: (region, table, key) -> order of the last write there: the clock last-writer-wins compares.
+WRITES: dict[tuple[str, str, str], int] = {}
+_WRITE_ORDER = [0]
+_WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+
+
+def _log_write(request: Any) -> None:
+    """Record which items a successful DynamoDB write touched, in global order."""
+    host = request.url.split("://", 1)[-1].split("/", 1)[0]
+    if not host.startswith("dynamodb."):
+        return
+    target = request.headers.get("X-Amz-Target", b"")
+    operation = (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
+    if operation not in _WRITE_OPERATIONS:
+        return
+    region = host.split(".")[1]
+    body = json.loads(request.body.decode() if isinstance(request.body, bytes) else request.body or "{}")
+    if operation == "TransactWriteItems":
+        writes = [w[kind] for w in body.get("TransactItems", []) for kind in ("Put", "Update", "Delete") if kind in w]
+    else:
+        writes = [body]
+    for write in writes:
+        key_attr = TABLE_KEYS.get(write.get("TableName", ""))
+        record = write.get("Item") or write.get("Key") or {}
+        if key_attr and key_attr in record:
+            _WRITE_ORDER[0] += 1
+            WRITES[(region, write["TableName"], record[key_attr]["S"])] = _WRITE_ORDER[0]
+
+
+class Replicator:
+    """Global-table replication on demand: per item, the later write wins (last writer wins).
+
+    ``sync`` copies every item written in ``source`` since it last arrived in ``target`` and
+    whose write there is newer than the target's own last write of it; nothing moves until a
+    test calls it, so lag, a stall and a partition are each just "not yet".
+    """
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+
+    def sync(self, table: str, source: str, target: str) -> int:
+        """Replicate ``table`` from ``source`` to ``target``; returns how many items moved."""
+        key_attr = TABLE_KEYS[table]
+        moved = 0
+        for (region, name, key), order in sorted(WRITES.items(), key=lambda entry: entry[1]):
+            if region != source or name != table or order <= WRITES.get((target, table, key), 0):
+                continue
+            item = self.aws.item(table, {key_attr: key}, source)
+            if item is None:
+                self.aws.dynamodb[target].delete_item(TableName=table, Key={key_attr: {"S": key}})
+            else:
+                self.aws.dynamodb[target].put_item(TableName=table, Item=item)
+            # A replicated write keeps the source's timestamp, it is not a new write in the target.
+            WRITES[(target, table, key)] = order
+            moved += 1
+        return moved
+
+    def both_ways(self, *tables: str) -> None:
+        """Converge ``tables`` (default: all three) in both directions."""
+        for table in tables or tuple(TABLE_KEYS):
+            self.sync(table, PRIMARY, SECONDARY)
+            self.sync(table, SECONDARY, PRIMARY)
+
+
+@pytest.fixture
+def replicator(aws: Aws) -> Replicator:
+    """On-demand, last-writer-wins replication between the two regions' tables."""
+    return Replicator(aws)
 
 
 def replicate(aws: Aws, table: str, source: str, target: str) -> int:
@@ -409,6 +521,8 @@ def inject_errors(
 ) -> tuple[list[int], Callable[[], None]]:
     """Make the first ``failures`` attempts of ``service.operation`` (None: every attempt) fail with ``code``.
 
+    ``operation="*"`` fails every operation of ``service`` (in ``region``): a partition.
+
     The error replaces moto's answer, so botocore's retry handler sees a real error response and
     retries with the client's retry configuration. Returns (attempt counter, remove function).
     """
@@ -420,6 +534,8 @@ def inject_errors(
         host = request.url.split("://", 1)[-1].split("/", 1)[0]
         if not host.startswith(f"{service}.") or (region and f".{region}." not in host):
             return False
+        if operation == "*":
+            return True
         target = request.headers.get("X-Amz-Target", b"")
         target = target.decode() if isinstance(target, bytes) else target
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")

@@ -66,6 +66,9 @@ def symbol(synth: Synthesized, stack: str, value: str) -> tuple[str, ...]:
     """What a policy resource points at, independent of logical ids: ``("table", name, region)``, ..."""
     if value == "*":
         return ("*",)
+    table_ref, _, index = value.partition("/index/")
+    if index and REF.fullmatch(table_ref):
+        return ("index", *symbol(synth, stack, table_ref)[1:], index)
     if REF.fullmatch(value) is None:
         # An ARN built from names: the partition and account data sources are the only references.
         text = value.replace("${data.aws_partition.partition.partition}", "aws")
@@ -260,7 +263,7 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
         assert common.items() <= variables.items(), key
         assert powertools <= set(variables), key
         assert variables.get("POWERTOOLS_LOGGER_LOG_EVENT") == "false", f"{key}: events may hold card numbers"
-        if key == "payment_validation":
+        if key in ("payment_validation", "payment_processing", "failover_orchestrator"):
             assert symbol(synth, stack, variables["PROCESSING_QUEUE_URL"]) == (
                 "sqs_queue",
                 f"payments-processing-{SUFFIX}",
@@ -282,6 +285,11 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
         else:
             assert "MERCHANTS_TABLE" not in variables, f"{key}: only the authorizer reads API keys"
+            assert int(variables["LEASE_SECONDS"]) == CONFIG.lease_seconds
+            assert int(variables["LEASE_SAFETY_MARGIN_SECONDS"]) == CONFIG.lease_safety_margin_seconds
+            assert int(variables["PENDING_SWEEP_AGE_SECONDS"]) == CONFIG.pending_sweep_age_seconds
+            assert int(variables["PENDING_ALARM_AGE_SECONDS"]) == CONFIG.pending_alarm_age_seconds
+            assert "FAILOVER_PROCESSING_CONCURRENCY" not in variables, "capacity is provisioned, not raised"
 
 
 # ------------------------------------------------------------------ queues and topic
@@ -395,6 +403,16 @@ def test_processing_reads_the_queue_and_reports_batch_item_failures(synth: Synth
     assert 2 <= maximum <= function["reserved_concurrent_executions"]
 
 
+@per_region
+def test_queue_consumer_starts_only_where_the_first_lease_holder_runs_and_apply_leaves_it_alone(
+    synth: Synthesized, region: str
+) -> None:
+    """The orchestrator enables it in the active region and disables it elsewhere (lease protocol)."""
+    [mapping] = by_id(synth, region, "aws_lambda_event_source_mapping").values()
+    assert mapping["enabled"] is (region == CONFIG.primary_region)
+    assert mapping["lifecycle"]["ignore_changes"] == ["enabled"]
+
+
 # ------------------------------------------------------------------ IAM
 
 
@@ -409,7 +427,6 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
 
     queue = ("sqs_queue", f"payments-processing-{SUFFIX}", "arn")
     topic = ("sns_topic", f"payments-alerts-{SUFFIX}", "arn")
-    processing = [f"arn:aws:lambda:{r}:ACCOUNT:function:payment-processing-{SUFFIX}" for r in REGIONS]
     mappings = [f"arn:aws:lambda:{r}:ACCOUNT:event-source-mapping:*" for r in REGIONS]
     peer_control = [f"arn:aws:dynamodb:{r}:ACCOUNT:table/payments-control-{SUFFIX}" for r in REGIONS if r != region]
     # The peer replica of the multi-region data key: same key id, the peer's region.
@@ -422,23 +439,29 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
         | on(["dynamodb:GetItem"], table("control"))
         | on(["sqs:SendMessage"], queue),
         "payment_processing": on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table("transactions"))
+        | on(["dynamodb:GetItem", "dynamodb:ConditionCheckItem"], table("control"))
         | on(
-            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], queue
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage",
+            ],
+            queue,
         ),
         "payment_status": on(["dynamodb:GetItem"], table("transactions")),
         "health": on(["dynamodb:GetItem"], table("control")),
-        "failover_orchestrator": on(
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-            table("control"),
-        )
-        | {(a, ("arn", arn)) for arn in peer_control for a in ("dynamodb:PutItem", "dynamodb:GetItem")}
+        "failover_orchestrator": on(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table("control"))
         | {(a, ("arn", arn)) for arn in peer_keys for a in ("kms:Decrypt", "kms:GenerateDataKey")}
-        | on(["sns:Publish"], topic)
         | {
             (a, ("arn", arn))
-            for arn in processing
-            for a in ("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency")
+            for arn in peer_control
+            for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         }
+        | on(["dynamodb:Query"], ("index", f"payments-transactions-{SUFFIX}", region, "pending-index"))
+        | on(["sqs:SendMessage"], queue)
+        | on(["sns:Publish"], topic)
         | on(["lambda:ListEventSourceMappings"], ("*",))
         | {("lambda:UpdateEventSourceMapping", ("arn", arn)) for arn in mappings},
         "authorizer": on(["dynamodb:GetItem"], table("merchants")),

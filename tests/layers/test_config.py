@@ -14,6 +14,7 @@ from layers.config import (
     Config,
     ConfigError,
     load_config,
+    promotion_worst_case_seconds,
     read_context,
 )
 
@@ -85,6 +86,24 @@ def test_cli_context_overrides_file_context() -> None:
         ({"LAMBDA_RESERVED_CONCURRENCY": "ten"}, "LAMBDA_RESERVED_CONCURRENCY", "ten", "whole number"),
         ({"LOG_RETENTION_DAYS": "10"}, "LOG_RETENTION_DAYS", 10, "CloudWatch Logs values"),
         ({"HEALTH_CHECK_FAILURE_THRESHOLD": "11"}, "HEALTH_CHECK_FAILURE_THRESHOLD", 11, "1 to 10"),
+        ({"LEASE_SECONDS": "1000"}, "LEASE_SECONDS", 1000, "between 60 and 900"),
+        ({"LEASE_SECONDS": "120"}, "LEASE_SECONDS", 120, "two renewal intervals"),
+        (
+            {"LEASE_SECONDS": "200", "PROBE_INTERVAL_MINUTES": "2", "HEARTBEAT_STALE_SECONDS": "400"},
+            "LEASE_SECONDS",
+            200,
+            "(250 s)",
+        ),
+        ({"LEASE_SAFETY_MARGIN_SECONDS": "5"}, "LEASE_SAFETY_MARGIN_SECONDS", 5, "between 10 and 600"),
+        ({"LEASE_SAFETY_MARGIN_SECONDS": "39"}, "LEASE_SAFETY_MARGIN_SECONDS", 39, "longest function timeout"),
+        (
+            {"LEASE_SAFETY_MARGIN_SECONDS": "60", "PROCESSING_TIMEOUT_SECONDS": "60"},
+            "LEASE_SAFETY_MARGIN_SECONDS",
+            60,
+            "(70 s)",
+        ),
+        ({"PENDING_SWEEP_AGE_SECONDS": "30"}, "PENDING_SWEEP_AGE_SECONDS", 30, "between a minute and a day"),
+        ({"PENDING_ALARM_AGE_SECONDS": "100"}, "PENDING_ALARM_AGE_SECONDS", 100, "pendingSweepAgeSeconds"),
     ],
 )
 def test_each_bad_value_gives_its_own_error(env: dict[str, str], key: str, value: object, rule: str) -> None:
@@ -155,3 +174,19 @@ def test_state_bucket_names_are_checked_against_the_s3_limit() -> None:
     long = BackendSettings(**{**settings.__dict__, "bucket": "b" * 40})
     with pytest.raises(ConfigError, match="S3 allows 63"):
         long.check_names("a" * MAX_SUFFIX_LENGTH)
+
+
+def test_default_promotion_fits_inside_the_dns_worst_case() -> None:
+    """README: region-down promotion (290 s) next to the slowest DNS path (API alarm, 300 s)."""
+    config = load_config(context=CONTEXT, environ={})
+    dns_worst_case = config.alarm_period_seconds * config.alarm_evaluation_periods + 60 + 60
+    assert promotion_worst_case_seconds(config) == 290
+    assert promotion_worst_case_seconds(config) <= dns_worst_case
+
+
+def test_readme_states_the_lease_keys_and_the_promotion_time() -> None:
+    readme = (CDKTF_JSON.parent / "README.md").read_text()
+    for key in ("leaseSeconds", "leaseSafetyMarginSeconds", "pendingSweepAgeSeconds", "pendingAlarmAgeSeconds"):
+        assert f"`{key}`" in readme, key
+    config = load_config(context=CONTEXT, environ={})
+    assert f"**{promotion_worst_case_seconds(config)} s**" in readme

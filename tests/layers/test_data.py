@@ -34,7 +34,10 @@ DESIGN: dict[str, dict[str, Any]] = {
         "name": "payments-transactions",
         "hash_key": "payment_id",
         "ttl": "expires_at",
-        "indexes": {"merchant-created-index": ("merchant_id", "created_at")},
+        "indexes": {
+            "merchant-created-index": ("merchant_id", "created_at"),
+            "pending-index": ("pending_shard", "created_at"),
+        },
     },
     "idempotency": {"name": "payments-idempotency", "hash_key": "id", "ttl": "expiration", "indexes": {}},
     "control": {"name": "payments-control", "hash_key": "pk", "ttl": "expires_at", "indexes": {}},

@@ -17,7 +17,12 @@ import pytest
 
 from layers.base import stack_name
 from layers.config import ConfigError, load_config
-from layers.observability import COMPOSITE_ALARM_MARKER, DYNAMODB_OPERATIONS, ROUTE53_METRICS_REGION
+from layers.observability import (
+    COMPOSITE_ALARM_MARKER,
+    DYNAMODB_OPERATIONS,
+    ORCHESTRATOR_SERVICE,
+    ROUTE53_METRICS_REGION,
+)
 from tests.conftest import synthesize
 from tests.synthesized import Resource, Synthesized
 
@@ -304,6 +309,25 @@ def test_every_dlq_alarms_on_any_message_and_every_queue_on_message_age(synth: S
 
 
 @pytest.mark.parametrize("region", REGIONS)
+def test_pending_payments_over_age_alarm_on_what_the_orchestrators_sweeper_publishes(
+    synth: Synthesized, region: str
+) -> None:
+    (orchestrator,) = [
+        f
+        for f in synth.resources("aws_lambda_function", stack=stack_name("compute", region))
+        if f.body["function_name"].startswith("failover-orchestrator-")
+    ]
+    variables = orchestrator.body["environment"]["variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == ORCHESTRATOR_SERVICE
+    namespace = variables["POWERTOOLS_METRICS_NAMESPACE"]
+    found = matching(synth, region, namespace, "PendingPaymentsOverAge", service=ORCHESTRATOR_SERVICE)
+    alarm = one(found, "pending payments")
+    assert resolved(synth, alarm, "dimensions") == {"region": region, "service": ORCHESTRATOR_SERVICE}
+    assert (alarm.body["threshold"], alarm.body["comparison_operator"]) == (0, "GreaterThanThreshold")
+    assert_notifies(synth, alarm, topic_of(synth, region))
+
+
+@pytest.mark.parametrize("region", REGIONS)
 def test_health_check_alarms_live_in_us_east_1_and_notify_a_topic_there(synth: Synthesized, region: str) -> None:
     edge = stack_name("edge", region)
     checks = [
@@ -490,7 +514,8 @@ def test_dashboard_is_json_and_every_graph_shows_both_regions(synth: Synthesized
             assert options["region"] == (ROUTE53_METRICS_REGION if row_is_route53 else about), options
         assert described == set(REGIONS), widget["properties"]["title"]
     titles = " ".join(w["properties"]["title"].lower() for w in widgets)
-    for topic in ("latency", "5xx", "errors", "throttles", "duration", "replication", "queue", "health", "fence"):
+    topics = ("latency", "5xx", "errors", "throttles", "duration", "replication", "queue", "health", "lease", "pending")
+    for topic in topics:
         assert topic in titles
 
 
@@ -593,9 +618,12 @@ def test_bad_alarm_settings_are_refused_naming_the_key(environ: dict[str, str], 
     assert error.value.key == key
 
 
-def test_longest_probe_with_its_minimum_staleness_is_accepted() -> None:
-    config = load_config(environ={"PROBE_INTERVAL_MINUTES": "10", "HEARTBEAT_STALE_SECONDS": "1800"})
+def test_longest_probe_with_its_minimum_staleness_and_lease_is_accepted() -> None:
+    config = load_config(
+        environ={"PROBE_INTERVAL_MINUTES": "7", "HEARTBEAT_STALE_SECONDS": "1260", "LEASE_SECONDS": "850"}
+    )
     assert config.heartbeat_stale_seconds >= 3 * 60 * config.probe_interval_minutes
+    assert config.lease_seconds >= 2 * 60 * config.probe_interval_minutes + 10
 
 
 @pytest.mark.parametrize("region", REGIONS)

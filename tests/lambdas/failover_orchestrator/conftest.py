@@ -1,4 +1,4 @@
-"""Two regions with a processing function, its queue consumer and an inbox on each alert topic."""
+"""Two regions with a processing function, its queue consumer, an inbox on each alert topic and a clock."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.lambdas.conftest import (
     topic_arn,
 )
 
-#: The standby region's processing consumer starts disabled, so "prepare" has something to do.
+#: Reserved concurrency of the processing function (the orchestrator never changes it).
 INITIAL_CONCURRENCY = 5
 
 
@@ -64,9 +64,10 @@ class World:
         """The control table of ``region`` by key."""
         return {item["pk"]["S"]: item for item in self.aws.items(CONTROL, region)}
 
-    def fenced(self, region: str, seen_from: str) -> bool:
-        item = self.control(seen_from).get(f"fence#{region}")
-        return bool(item and item["fenced"]["BOOL"])
+    def holder(self, seen_from: str) -> tuple[int, str]:
+        """(epoch, holder) of the lease in ``seen_from``'s replica."""
+        item = self.control(seen_from)["lease"]
+        return int(item["epoch"]["N"]), item["holder"]["S"]
 
 
 @pytest.fixture
@@ -180,3 +181,30 @@ def put_heartbeat(aws: Aws, region: str, at: str) -> None:
         aws.dynamodb[target].put_item(
             TableName=CONTROL, Item={"pk": {"S": f"heartbeat#{region}"}, "at": {"S": at}, "expires_at": {"N": "0"}}
         )
+
+
+class Clock:
+    """One clock for every handler copy of a test: time moves only when the test says so."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = datetime.now(UTC)
+        self._monkeypatch = monkeypatch
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move time forward."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+    def use(self, *modules: Any) -> None:
+        """Make the handler modules read this clock (their ``utc_now``)."""
+        for module in modules:
+            self._monkeypatch.setattr(module, "utc_now", self)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A test clock, starting now."""
+    return Clock(monkeypatch)

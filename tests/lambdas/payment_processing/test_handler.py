@@ -10,6 +10,7 @@ import pytest
 
 from tests.lambdas.conftest import (
     PRIMARY,
+    SECONDARY,
     TRANSACTIONS,
     VALID_BODY,
     Aws,
@@ -61,6 +62,17 @@ def message(payment_id: str) -> str:
 
 def failures(result: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+
+def decide_after(processing: ModuleType, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
+    """The decision runs ``meanwhile`` first: something changes between the read and the write."""
+    original = processing.decide
+
+    def decide(item: dict[str, Any]) -> tuple[str, str]:
+        meanwhile()
+        return original(item)
+
+    monkeypatch.setattr(processing, "decide", decide)
 
 
 def payment(aws: Aws, payment_id: str) -> dict[str, Any]:
@@ -186,7 +198,7 @@ def test_throttled_update_is_retried_with_backoff(
     processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext, no_sleep: list[float]
 ) -> None:
     payment_id = create(validation, context)
-    attempts, remove = inject_errors("dynamodb", "UpdateItem", failures=2)
+    attempts, remove = inject_errors("dynamodb", "TransactWriteItems", failures=2)
     try:
         result = processing.handler(sqs_event(message(payment_id)), context)
     finally:
@@ -201,7 +213,7 @@ def test_persistent_throttling_becomes_a_batch_item_failure(
     processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext, no_sleep: list[float]
 ) -> None:
     throttled = create(validation, context, key="key-throttled")
-    attempts, remove = inject_errors("dynamodb", "UpdateItem", failures=None)
+    attempts, remove = inject_errors("dynamodb", "TransactWriteItems", failures=None)
     try:
         result = processing.handler(sqs_event(message(throttled)), context)
     finally:
@@ -212,3 +224,87 @@ def test_persistent_throttling_becomes_a_batch_item_failure(
     assert payment(aws, throttled)["status"] == {"S": "PENDING"}
     assert failures(processing.handler(sqs_event(message(throttled)), context)) == []
     assert payment(aws, throttled)["status"] == {"S": "PROCESSED"}
+
+
+# ---------------------------------------------------------------- one active region
+
+
+def test_outcome_records_the_epoch_and_leaves_the_pending_index(
+    processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    aws.put_lease(PRIMARY, epoch=4)
+    payment_id = create(validation, context)
+    assert "pending_shard" in payment(aws, payment_id)
+    assert failures(processing.handler(sqs_event(message(payment_id)), context)) == []
+    item = payment(aws, payment_id)
+    assert item["processed_epoch"] == {"N": "4"}
+    assert "pending_shard" not in item
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [{"holder": SECONDARY, "epoch": 2}, {"holder": PRIMARY, "valid_for": -1.0}],
+    ids=["standby", "lapsed"],
+)
+def test_a_region_that_is_not_active_parks_messages_and_never_charges(
+    processing: ModuleType,
+    validation: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    lease: dict[str, Any],
+) -> None:
+    payment_id = create(validation, context)
+    aws.messages()  # the enqueue of the creation
+    charges: list[str] = []
+    monkeypatch.setattr(processing, "decide", lambda item: charges.append(item["payment_id"]["S"]) or ("X", "x"))
+    aws.put_lease(**lease)
+    result = processing.handler(sqs_event(message(payment_id)), context)
+    assert failures(result) == [], "a refused message must not count towards the DLQ"
+    assert charges == []
+    assert payment(aws, payment_id)["status"] == {"S": "PENDING"}
+    # Parked: the same message is back on the queue, delayed, with a fresh receive count.
+    attributes = aws.sqs[PRIMARY].get_queue_attributes(
+        QueueUrl=processing.QUEUE_URL, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_lease_lost_between_charge_and_write_records_nothing_and_parks(
+    processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = create(validation, context)
+    decide_after(processing, monkeypatch, lambda: aws.put_lease(SECONDARY, epoch=2, into=PRIMARY))
+    assert failures(processing.handler(sqs_event(message(payment_id)), context)) == []
+    item = payment(aws, payment_id)
+    assert (item["status"], item["version"]) == ({"S": "PENDING"}, {"N": "1"})
+
+
+def test_the_provider_is_called_with_the_payment_id_as_idempotency_key(
+    processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = create(validation, context)
+    keys: list[str] = []
+    original = processing.charge
+
+    def recording_charge(idempotency_key: str, item: dict[str, Any]) -> tuple[str, str]:
+        keys.append(idempotency_key)
+        return original(idempotency_key, item)
+
+    monkeypatch.setattr(processing, "charge", recording_charge)
+    processing.handler(sqs_event(message(payment_id)), context)
+    assert keys == [payment_id]
+    with pytest.raises(ValueError, match="payment id"):
+        original("another-key", payment(aws, payment_id))
+
+
+def test_repeated_attempts_are_counted(
+    processing: ModuleType, validation: ModuleType, aws: Aws, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payment_id = create(validation, context)
+    event = sqs_event(message(payment_id))
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
+    capsys.readouterr()
+    assert failures(processing.handler(event, context)) == []
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(metric.get("PaymentAttemptRepeated") == [1.0] for metric in emitted)

@@ -1,4 +1,4 @@
-"""POST /payments against moto: accepted once, replayed, refused, fenced, throttled, failing."""
+"""POST /payments against moto: accepted once, replayed, refused, not active, throttled, failing."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_in_progress_duplicate_gets_409_with_retry_after(
 def existing(aws: Aws, validation: ModuleType, status: str, body: dict[str, Any] | None = None) -> str:
     """Write the payment of ``api_event(body)`` directly, as if an earlier attempt (or region) had."""
     request = validation.payment_request.parse(api_event(body))
-    item = validation.payment_item(request, "us-east-2", "2024-01-01T00:00:00.000Z")
+    item = validation.payment_item(request, "us-east-2", "2024-01-01T00:00:00.000Z", 1)
     item["status"] = {"S": status}
     aws.dynamodb[PRIMARY].put_item(TableName=TRANSACTIONS, Item=item)
     return request.payment_id
@@ -164,22 +164,44 @@ def test_conditional_conflict_with_other_details_is_refused(
     assert aws.items(IDEMPOTENCY) == []
 
 
-def test_fenced_region_answers_503_and_writes_nothing(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
-    aws.put_fence(PRIMARY)
+@pytest.mark.parametrize(
+    "lease",
+    [
+        {"holder": "us-east-2", "epoch": 2},  # standby
+        {"holder": PRIMARY, "valid_for": -1.0},  # lapsed: its own lease ran out
+        {"holder": PRIMARY, "revoked_by": "us-east-2"},  # revoked by the standby
+    ],
+    ids=["standby", "lapsed", "revoked"],
+)
+def test_region_not_active_answers_421_and_writes_nothing(
+    validation: ModuleType, aws: Aws, context: FakeContext, lease: dict[str, Any]
+) -> None:
+    aws.put_lease(**lease)
     status, body, headers = post(validation, context, api_event())
-    assert (status, body["error"]) == (503, "region_fenced")
+    assert (status, body["error"]["code"]) == (421, "region_not_active")
     assert int(headers["Retry-After"]) > 0
     assert aws.items(TRANSACTIONS) == []
     assert aws.items(IDEMPOTENCY) == []
     assert aws.messages() == []
 
 
-def test_fence_of_the_other_region_does_not_matter(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
-    aws.put_fence("us-east-2")
-    assert post(validation, context, api_event())[0] == 202
+def test_no_lease_yet_means_not_active(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
+    aws.dynamodb[PRIMARY].delete_item(TableName=CONTROL, Key={"pk": {"S": "lease"}})
+    assert post(validation, context, api_event())[0] == 421
 
 
-def test_fence_lookup_is_cached(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
+def test_active_region_records_the_epoch_and_the_pending_shard(
+    validation: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    aws.put_lease(PRIMARY, epoch=7)
+    status, body, _ = post(validation, context, api_event())
+    assert status == 202
+    item = aws.item(TRANSACTIONS, {"payment_id": body["payment_id"]})
+    assert item["accepted_epoch"] == {"N": "7"}
+    assert item["pending_shard"]["S"] in {f"p{n}" for n in range(8)}
+
+
+def test_lease_lookup_is_cached(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
     reads: list[str] = []
 
     def count(params: dict[str, Any], **_: Any) -> None:
@@ -192,10 +214,10 @@ def test_fence_lookup_is_cached(validation: ModuleType, aws: Aws, context: FakeC
         post(validation, context, api_event(key="key-b"))
     finally:
         validation.DYNAMODB.meta.events.unregister("provide-client-params.dynamodb.GetItem", count)
-    assert reads == [f"fence#{PRIMARY}"]
+    assert reads == ["lease"]
 
 
-def test_unreadable_fence_fails_closed(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
+def test_unreadable_lease_fails_closed(validation: ModuleType, aws: Aws, context: FakeContext) -> None:
     aws.dynamodb[PRIMARY].delete_table(TableName=CONTROL)
     status, body, headers = post(validation, context, api_event())
     assert (status, body["error"]) == (503, "temporarily_unavailable")

@@ -20,7 +20,8 @@ def test_loads_the_design_contract() -> None:
     assert settings.peer_region == "us-east-1"
     assert settings.regions == ("us-east-1", "us-east-2")
     assert settings.heartbeat_stale_seconds == 180
-    assert settings.failover_processing_concurrency == 50
+    assert (settings.lease_seconds, settings.lease_safety_margin_seconds) == (130, 40)
+    assert (settings.pending_sweep_age_seconds, settings.pending_alarm_age_seconds) == (120, 600)
     assert settings.require("alert_topic_arn").startswith("arn:aws:sns:us-east-2:")
 
 
@@ -47,7 +48,22 @@ def test_heartbeat_staleness_is_bounded(value: str) -> None:
 
 
 def test_optional_settings_can_be_required_by_a_function() -> None:
-    settings = load(env(ALERT_TOPIC_ARN="<unset>", FAILOVER_PROCESSING_CONCURRENCY="<unset>"))
-    assert settings.failover_processing_concurrency is None
+    settings = load(env(ALERT_TOPIC_ARN="<unset>", LEASE_SECONDS="<unset>"))
+    assert settings.lease_seconds == 130
     with pytest.raises(ConfigError, match="ALERT_TOPIC_ARN"):
         settings.require("alert_topic_arn")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LEASE_SECONDS", "59"),
+        ("LEASE_SECONDS", "901"),
+        ("LEASE_SAFETY_MARGIN_SECONDS", "9"),
+        ("PENDING_SWEEP_AGE_SECONDS", "10"),
+        ("PENDING_ALARM_AGE_SECONDS", "x"),
+    ],
+)
+def test_lease_and_sweeper_settings_are_bounded(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load(env(**{name: value}))
