@@ -344,6 +344,9 @@ class ComputeStack(LayerStack):
             variables["PROCESSING_QUEUE_URL"] = self.processing_queue.url
         if spec.key == "authorizer":
             variables["MERCHANTS_TABLE"] = tables["merchants"].name
+        if spec.key == "health":
+            # A standby whose orchestrator stopped writing heartbeats cannot promote itself: unhealthy.
+            variables["HEARTBEAT_STALE_SECONDS"] = str(self.config.heartbeat_stale_seconds)
         if spec.key == "failover_orchestrator":
             variables["ALERT_TOPIC_ARN"] = self.alert_topic.arn
             variables["PROCESSING_FUNCTION_NAME"] = self.function_name("payment_processing")

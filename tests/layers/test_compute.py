@@ -271,6 +271,8 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             )
         else:
             assert "PROCESSING_QUEUE_URL" not in variables, key
+        if key == "health":
+            assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
         if key == "failover_orchestrator":
             assert symbol(synth, stack, variables["ALERT_TOPIC_ARN"]) == (
                 "sns_topic",

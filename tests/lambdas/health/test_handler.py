@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +16,21 @@ def check(module: ModuleType, context: FakeContext) -> tuple[int, dict]:
     response = module.handler({"resource": "/health", "httpMethod": "GET"}, context)
     assert response["headers"]["Cache-Control"] == "no-store"
     return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture(autouse=True)
+def orchestrators_running(aws: Aws) -> None:
+    """Both regions' orchestrators wrote a heartbeat just now (their own replicas)."""
+    for region in (PRIMARY, SECONDARY):
+        put_own_heartbeat(aws, region, 0)
+
+
+def put_own_heartbeat(aws: Aws, region: str, age_seconds: float) -> None:
+    moment = datetime.now(UTC) - timedelta(seconds=age_seconds)
+    at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    aws.dynamodb[region].put_item(
+        TableName=CONTROL, Item={"pk": {"S": f"heartbeat#{region}"}, "at": {"S": at}, "seq": {"N": "1"}}
+    )
 
 
 def mark_unhealthy(aws: Aws, region: str) -> None:
@@ -52,6 +68,16 @@ def test_each_state_gives_the_documented_answer(
         assert body["region"] == region
         answers[region] = (status, body["status"])
     assert answers == expected
+
+
+def test_a_standby_whose_orchestrator_stopped_is_not_promotable(aws: Aws, context: FakeContext) -> None:
+    secondary = load_handler("health", SECONDARY)
+    assert check(secondary, context)[1]["status"] == "standby"
+    put_own_heartbeat(aws, SECONDARY, 181)
+    assert check(secondary, context)[0] == 503
+    assert check(secondary, context)[1]["status"] == "unhealthy"
+    aws.dynamodb[SECONDARY].delete_item(TableName=CONTROL, Key={"pk": {"S": f"heartbeat#{SECONDARY}"}})
+    assert check(secondary, context)[0] == 503
 
 
 def test_state_changes_are_seen_at_once(aws: Aws, context: FakeContext) -> None:
