@@ -356,3 +356,14 @@ def test_card_number_in_the_query_string_is_rejected(query: Any, multi: Any, fie
     event.update(queryStringParameters=query, multiValueQueryStringParameters=multi)
     error = rejected(event)
     assert (error.code, error.field) == ("card_number_detected", field)
+
+
+def test_a_uuid_idempotency_key_is_never_read_as_a_card_number() -> None:
+    # Its dashes join 32 hex digits into runs; this one holds 4111111111111111 across them.
+    key = "41111111-1111-1111-1111-00000000abcd"
+    assert contains_pan(key)
+    assert parse(api_event(key=key)).idempotency_key == key
+    assert parse(api_event(key=key.upper())).idempotency_key == key.upper()
+    # The same digits not written as a UUID are refused.
+    error = rejected(api_event(key="4111111111111111-00000000abcd"))
+    assert (error.code, error.field) == ("card_number_detected", "Idempotency-Key")
