@@ -22,6 +22,7 @@ from moto import mock_aws
 from tools.drill.apigw import ApiGateway
 from tools.drill.clients import Client, Payment, PaymentProvider
 from tools.drill.clock import SimClock
+from tools.drill.cloudwatch import CloudWatch
 from tools.drill.esm import EventSourceMapping
 from tools.drill.route53 import Resolver, Route53
 from tools.drill.runtime import Runtime
@@ -95,7 +96,6 @@ class Drill:
         self.events: list[tuple[float, str]] = []
         self.samples: list[Sample] = []
         self.orchestrator_results: list[tuple[float, str, str]] = []
-        self.metrics: list[tuple[float, str, str, str, dict[str, str], float]] = []
         self.first_success_elsewhere: float | None = None
         self.rpo_count: int | None = None
         self._payments = 0
@@ -120,7 +120,9 @@ class Drill:
             region: ApiGateway(spec, self.runtime, self.clock, lambda r: r in self.world.down, self._metric)
             for region, spec in self.topology.apis.items()
         }
-        self.route53 = Route53(self.topology, self.apis, self.clock, lambda region, name: None)
+        self.cloudwatch = CloudWatch(self.topology, self.clock, self._notify, lambda r: r in self.world.down)
+        self.runtime.metric = self.world.metric = self._metric
+        self.route53 = Route53(self.topology, self.apis, self.clock, self.cloudwatch.state, self._metric)
         spread = self.route53.ttl_s / self.scenario.clients  # the clients' DNS caches expire at different times
         self.clients = [
             Client(f"client-{i}", self.apis, Resolver(self.route53, self.clock, expires_in_s=i * spread), self.clock)
@@ -132,7 +134,12 @@ class Drill:
         ]
 
     def _metric(self, region: str, namespace: str, name: str, dims: dict[str, str], value: float) -> None:
-        self.metrics.append((self.now, region, namespace, name, dims, value))
+        self.cloudwatch.put(region, namespace, name, dims, value)
+
+    def _notify(self, region: str, function: str, event: dict[str, Any]) -> None:
+        """SNS -> Lambda (asynchronous); nothing runs in a region that is down."""
+        if region not in self.world.down:
+            self._invoke_async(region, function, event)
 
     def _observe(self, table: str, region: str, key: dict[str, Any], before: Any, after: Any, replicated: bool) -> None:
         """The transactions write stream: new payments, reverted statuses, charges."""
@@ -188,6 +195,7 @@ class Drill:
         self.world.replicate()
         self._schedules()
         self.route53.tick()
+        self._alarms()
         if new_payments:
             self._arrive()
         before = sum(len(c.attempts) for c in self.clients)
@@ -215,6 +223,13 @@ class Drill:
                 "detail": {},
             }
             self._invoke_async(schedule.region, schedule.function, event)
+
+    def _alarms(self) -> None:
+        seen = len(self.cloudwatch.changes)
+        self.cloudwatch.tick(self.world.down)
+        for _t, region, name, state in self.cloudwatch.changes[seen:]:
+            if any(spec.rule for (r, n), spec in self.topology.alarms.items() if (r, n) == (region, name)):
+                self.events.append((self.now, f"{name}: {state}"))
 
     def _invoke_async(self, region: str, function: str, event: dict[str, Any]) -> None:
         try:

@@ -22,6 +22,8 @@ from tools.drill.synth import HealthCheckSpec, Topology
 
 #: Alias records to API Gateway regional domains answer with the target's TTL.
 ALIAS_TARGET_TTL_S = 60
+#: Route 53 publishes health check metrics in us-east-1 only.
+METRICS_REGION = "us-east-1"
 
 
 @dataclass
@@ -44,8 +46,10 @@ class Route53:
         apis: dict[str, ApiGateway],
         clock: SimClock,
         alarm_state: Callable[[str, str], str | None],
+        metric: Callable[[str, str, str, dict[str, str], float], None] | None = None,
     ) -> None:
         self.topology, self.apis, self.clock, self._alarm_state = topology, apis, clock, alarm_state
+        self._metric = metric
         self.checks = {check_id: CheckState(spec) for check_id, spec in topology.health_checks.items()}
         self.records = sorted(topology.failover_records, key=lambda r: r.role != "PRIMARY")
         self.ttl_s = ALIAS_TARGET_TTL_S
@@ -68,6 +72,10 @@ class Route53:
             if state.spec.type == "CALCULATED":
                 healthy = sum(self.checks[child].healthy for child in state.spec.children if child in self.checks)
                 self._set(state, healthy >= (state.spec.child_threshold or len(state.spec.children)))
+        if self._metric is not None:  # Route 53 publishes its metrics in us-east-1 only
+            for check_id, state in self.checks.items():
+                dims = {"HealthCheckId": check_id}
+                self._metric(METRICS_REGION, "AWS/Route53", "HealthCheckStatus", dims, 1.0 if state.healthy else 0.0)
         answer = self.resolve_now()
         if not self.answers or self.answers[-1][1] != answer:
             self.answers.append((self.clock.elapsed, answer))

@@ -17,7 +17,7 @@ import io
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -117,6 +117,8 @@ class Runtime:
         self.modules: dict[tuple[str, str], ModuleType] = {}
         self.stats: dict[tuple[str, str], Stats] = {}
         self.logs = LogSink()
+        #: metric(region, namespace, name, dimensions, value): where ``AWS/Lambda`` datapoints go.
+        self.metric: Callable[[str, str, str, dict[str, str], float], None] | None = None
         self._packages = {SHARED_PACKAGE} | {spec.key for spec in topology.functions.values()}
 
     def load(self) -> None:
@@ -155,14 +157,20 @@ class Runtime:
         stats = self.stats[(region, key)]
         stats.invocations += 1
         previous, self.world.caller = self.world.caller, region
+        failed = False
         try:
             with exact_environ(lambda_environment(spec)), contextlib.redirect_stdout(self.logs):
                 return entry(event, context)
         except Exception:
             stats.errors += 1
+            failed = True
             raise
         finally:
             self.world.caller = previous
+            if self.metric is not None:
+                dims = {"FunctionName": spec.name}
+                self.metric(region, "AWS/Lambda", "Invocations", dims, 1.0)
+                self.metric(region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0)
 
     def functions(self, region: str) -> list[str]:
         """The function keys deployed in ``region``."""

@@ -147,6 +147,9 @@ class World:
     #: (region, service, operation) -> count of calls the code made.
     calls: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
+    #: metric(region, namespace, name, dimensions, value): DynamoDB throttle datapoints of injected faults.
+    metric: Callable[[str, str, str, dict[str, str], float], None] | None = None
+
     def __post_init__(self) -> None:
         self.replicator = Replicator(self._apply_replicated)
         self.lambda_control = LambdaControl(self.topology)
@@ -255,6 +258,7 @@ class World:
                 if fault.region == region and fault.service == service:
                     answer = fault.answer(operation)
                     if answer is not None:
+                        self._throttle_metric(region, service, operation, fault, request)
                         return answer
             if service == "lambda":
                 path, _, query = ("/" + rest).partition("?")
@@ -265,6 +269,24 @@ class World:
             if service != "dynamodb" or operation not in _WRITES:
                 return moto(request)
             return self._write(region, operation, request, moto)
+
+    def _throttle_metric(self, region: str, service: str, operation: str, fault: Fault, request: Any) -> None:
+        """DynamoDB publishes ``Read``/``WriteThrottleEvents`` per table for throttled requests."""
+        if (
+            self.metric is None
+            or service != "dynamodb"
+            or ("Throughput" not in fault.code and "Throttl" not in fault.code)
+        ):
+            return
+        body = json.loads(request.body or "{}")
+        tables = (
+            [body["TableName"]]
+            if "TableName" in body
+            else [action.get("TableName") for entry in body.get("TransactItems", []) for action in entry.values()]
+        )
+        name = "WriteThrottleEvents" if operation in _WRITES else "ReadThrottleEvents"
+        for table in filter(None, tables):
+            self.metric(region, "AWS/DynamoDB", name, {"TableName": table}, 1.0)
 
     def _write(self, region: str, operation: str, request: Any, moto: Callable[[Any], Any]) -> Any:
         body = json.loads(request.body or "{}")
