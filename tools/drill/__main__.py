@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="drill-synth-") as scratch:
         outdir = args.synth
         if outdir is None:
+            os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
             import main as app
 
-            os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
             outdir = Path(scratch) / "cdktf.out"
             app.synth(outdir)
         topology = synth.load(outdir)

@@ -139,7 +139,7 @@ class Drill:
     def _notify(self, region: str, function: str, event: dict[str, Any]) -> None:
         """SNS -> Lambda (asynchronous); nothing runs in a region that is down."""
         if region not in self.world.down:
-            self._invoke_async(region, function, event)
+            self.invoke_async(region, function, event)
 
     def _observe(self, table: str, region: str, key: dict[str, Any], before: Any, after: Any, replicated: bool) -> None:
         """The transactions write stream: new payments, reverted statuses, charges."""
@@ -222,7 +222,7 @@ class Drill:
                 "resources": [f"arn:aws:events:{schedule.region}:123456789012:rule/{schedule.name}"],
                 "detail": {},
             }
-            self._invoke_async(schedule.region, schedule.function, event)
+            self.invoke_async(schedule.region, schedule.function, event)
 
     def _alarms(self) -> None:
         seen = len(self.cloudwatch.changes)
@@ -231,18 +231,20 @@ class Drill:
             if any(spec.rule for (r, n), spec in self.topology.alarms.items() if (r, n) == (region, name)):
                 self.events.append((self.now, f"{name}: {state}"))
 
-    def _invoke_async(self, region: str, function: str, event: dict[str, Any]) -> None:
+    def invoke_async(self, region: str, function: str, event: dict[str, Any]) -> None:
+        """An asynchronous invocation (schedule, SNS, an operator's manual action); errors are recorded."""
         try:
             result = self.runtime.invoke(region, function, event)
         except Exception as exc:  # an async invocation's error is retried by Lambda; the figures count it
             self.orchestrator_results.append((self.now, region, f"error: {type(exc).__name__}"))
+            self.events.append((self.now, f"{function} in {region} raised {type(exc).__name__}"))
             return
         status = result.get("status") if isinstance(result, dict) else None
         nested = (result.get("failover") or {}).get("status") if isinstance(result, dict) else None
         for value in (status, nested):
             if value and value not in ("heartbeat", "ignored"):
                 self.orchestrator_results.append((self.now, region, value))
-                self.events.append((self.now, f"orchestrator in {region}: {value}"))
+                self.events.append((self.now, f"{function} in {region}: {value}"))
 
     def _arrive(self) -> None:
         self._arrivals += self.scenario.rate_per_s

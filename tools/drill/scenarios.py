@@ -36,6 +36,45 @@ def _recover(region: str) -> Any:
     return action
 
 
+def _api_answers(region: str, status: int | None) -> Any:
+    """The region's API answers ``status`` on every route (its Lambda fails); None: normal again."""
+
+    def action(drill: Drill) -> None:
+        drill.apis[drill.region(region)].forced_status = status
+
+    return action
+
+
+def _replication(stalled: bool) -> Any:
+    """Stall (or resume) replication in both directions; everything else keeps working."""
+
+    def action(drill: Drill) -> None:
+        primary, secondary = drill.topology.regions
+        drill.world.replicator.stall(primary, secondary, stalled)
+        drill.world.replicator.stall(secondary, primary, stalled)
+
+    return action
+
+
+def _partition(partitioned: bool) -> Any:
+    """No traffic between the regions: replication and every cross-region call fail."""
+
+    def action(drill: Drill) -> None:
+        drill.world.partitioned = partitioned
+
+    return action
+
+
+def _operator(action_name: str, region: str, run_in: str) -> Any:
+    """An operator invokes the orchestrator in ``run_in`` with a manual action on ``region``."""
+
+    def action(drill: Drill) -> None:
+        event = {"action": action_name, "region": drill.region(region), "dry_run": False, "reason": "drill"}
+        drill.invoke_async(drill.region(run_in), "failover_orchestrator", event)
+
+    return action
+
+
 STEADY_STATE = Scenario(
     name="steady_state",
     title="Steady state: both regions up, clients on the primary",
@@ -43,22 +82,77 @@ STEADY_STATE = Scenario(
     rate_per_s=1.0,
 )
 
-PRIMARY_DIES = Scenario(
-    name="primary_dies",
-    title="The primary region dies (API, Lambda, DynamoDB unreachable), comes back after 5 minutes",
-    duration_s=420,
+#: When the five-minute faults start and end (simulated seconds).
+FAULT_AT, FAULT_ENDS = 60, 360
+
+
+def _five_minute_fault(name: str, title: str, start: tuple[str, Any], end: tuple[str, Any], **extra: Any) -> Scenario:
+    """A fault from :data:`FAULT_AT` to :data:`FAULT_ENDS`, then a minute of normal traffic."""
+    return Scenario(
+        name=name,
+        title=title,
+        duration_s=FAULT_ENDS + 60,
+        events=(Event(FAULT_AT, *start), Event(FAULT_ENDS, *end)),
+        rate_per_s=0.5,
+        **extra,
+    )
+
+
+#: The failed region, for RTO and RPO, judged against the worst case for a region that is down.
+_PRIMARY_FAULT = {"fault_region": "primary", "fault_at": FAULT_AT, "rto_covered": True}
+
+PRIMARY_DIES = _five_minute_fault(
+    "primary_dies",
+    "The primary region dies (API, Lambda, DynamoDB unreachable), comes back after 5 minutes",
+    ("primary region down", _fail("primary")),
+    ("primary region back", _recover("primary")),
+    **_PRIMARY_FAULT,
+)
+
+API_FAILS = _five_minute_fault(
+    "api_fails",
+    "The primary's Lambda fails (API answers 502, /health too) while its data plane lives, 5 minutes",
+    ("primary API answers 502", _api_answers("primary", 502)),
+    ("primary API back", _api_answers("primary", None)),
+    **_PRIMARY_FAULT,
+)
+
+REPLICATION_STALL = _five_minute_fault(
+    "replication_stall",
+    "Replication stalls for 5 minutes in both directions, then recovers",
+    ("replication stalls", _replication(stalled=True)),
+    ("replication resumes", _replication(stalled=False)),
+)
+
+PARTITION = _five_minute_fault(
+    "partition",
+    "A partition between the regions for 5 minutes (replication and cross-region calls fail)",
+    ("partition", _partition(partitioned=True)),
+    ("partition heals", _partition(partitioned=False)),
+)
+
+FAILBACK_AFTER_RECOVERY = Scenario(
+    name="failback_after_recovery",
+    title="The primary dies, comes back after 4 minutes, an operator fails back a minute later",
+    duration_s=540,
     events=(
-        Event(60, "primary region down", _fail("primary")),
-        Event(360, "primary region back", _recover("primary")),
+        Event(FAULT_AT, "primary region down", _fail("primary")),
+        Event(300, "primary region back", _recover("primary")),
+        Event(360, "operator fails back the primary", _operator("failback", "primary", run_in="secondary")),
     ),
     rate_per_s=0.5,
-    fault_region="primary",
-    fault_at=60,
-    rto_covered=True,
+    **_PRIMARY_FAULT,
 )
 
 #: Scenarios that pass on today's code (each is a test and a line of ``make drill``).
-SCENARIOS: tuple[Scenario, ...] = (STEADY_STATE, PRIMARY_DIES)
+SCENARIOS: tuple[Scenario, ...] = (
+    STEADY_STATE,
+    PRIMARY_DIES,
+    API_FAILS,
+    REPLICATION_STALL,
+    PARTITION,
+    FAILBACK_AFTER_RECOVERY,
+)
 
 
 def verdict(figures: dict[str, Any], scenario: Scenario, topology: Topology) -> list[str]:

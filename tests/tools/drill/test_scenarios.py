@@ -7,7 +7,18 @@ from typing import Any
 import pytest
 
 from tools.drill.drill import Drill
-from tools.drill.scenarios import PRIMARY_DIES, SCENARIOS, STEADY_STATE, Scenario, verdict, worst_case_rto_s
+from tools.drill.scenarios import (
+    API_FAILS,
+    FAULT_AT,
+    FAULT_ENDS,
+    PARTITION,
+    PRIMARY_DIES,
+    SCENARIOS,
+    STEADY_STATE,
+    Scenario,
+    verdict,
+    worst_case_rto_s,
+)
 from tools.drill.synth import Topology
 
 _RESULTS: dict[str, dict[str, Any]] = {}
@@ -41,6 +52,19 @@ def test_primary_dies_moves_clients_within_the_worst_case(topology: Topology) ->
     assert 0 < result["rto_s"] <= worst_case_rto_s(topology)
     assert [move["region"] for move in result["dns_answers"]][:2] == [topology.primary, topology.secondary]
     assert result["client_errors"].get("connection", 0) > 0, "clients saw the dead region before DNS moved"
+
+
+def test_a_lambda_failing_behind_the_api_is_answered_502_and_never_retried(topology: Topology) -> None:
+    result = figures(topology, API_FAILS)
+    assert result["client_errors"].get("502", 0) == result["refused"] > 0
+    assert result["attempted"] == result["acknowledged"] + result["refused"]
+
+
+def test_a_partition_keeps_clients_on_the_primary_and_the_secondary_takes_nothing(topology: Topology) -> None:
+    result = figures(topology, PARTITION)
+    during = [s for s in result["timeline"] if FAULT_AT <= s["t"] < FAULT_ENDS]
+    assert {s["dns"] for s in during} == {topology.primary}
+    assert not any(topology.secondary in s["active"] for s in during)
 
 
 def test_the_verdict_names_each_broken_rule(topology: Topology) -> None:
