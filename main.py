@@ -17,7 +17,7 @@ from pathlib import Path
 from cdktf import App
 
 from layers.account import AccountStack
-from layers.base import BackendSettings, LayerStack
+from layers.base import STATE_BACKEND_VARIABLE, BackendSettings, LayerStack
 from layers.bootstrap import BootstrapStack
 from layers.compute import ComputeStack
 from layers.config import REPO_ROOT, Config, ConfigError, load_config
@@ -37,7 +37,8 @@ def build(app: App, config: Config, backend: BackendSettings) -> dict[str, Layer
         return stack
 
     common = {"config": config, "backend": backend}
-    add(BootstrapStack(app, **common))
+    # Bootstrap always describes the normal buckets and tables, break-glass or not.
+    add(BootstrapStack(app, config=config, backend=backend.primary or backend))
     # Opt-in: API Gateway's account-wide logging role, owned by one deployment per account (layers/account.py).
     account = {
         r: add(AccountStack(app, region=r, **common)) for r in config.regions if config.manage_api_gateway_account
@@ -66,6 +67,11 @@ def synth(outdir: Path, environ: dict[str, str] | None = None) -> dict[str, Laye
     config = load_config(environ=environ)
     backend = BackendSettings.load()
     backend.check_names(config.environment_suffix)
+    mode = (os.environ if environ is None else environ).get(STATE_BACKEND_VARIABLE, "")
+    if mode == "replica":
+        backend = backend.replica(config.secondary_region)
+    elif mode:
+        raise ConfigError(STATE_BACKEND_VARIABLE, mode, "must be empty or 'replica' (break-glass, README)")
     outdir = outdir.resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".cdktf.out-", dir=outdir.parent))

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from layers.base import BackendSettings, LayerStack
 from layers.config import Config
-from layers.network import PARTITION, policy_document
+from layers.network import PARTITION, policy_document, service_trust_policy
 
 
 class AccountStack(LayerStack):
@@ -34,14 +34,7 @@ class AccountStack(LayerStack):
             "api-gateway-logging-role",
             name=self.regional_name("apigw-cloudwatch"),
             description="API Gateway writes execution and access logs of every REST API in this region",
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "apigateway.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
-            ),
+            assume_role_policy=service_trust_policy("apigateway.amazonaws.com", account_id),
         )
         # Every REST API of the account and region logs through this role: API Gateway's own log
         # group names, not only this project's.

@@ -8,6 +8,7 @@ an S3 backend whose key is unique per suffix and stack.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from layers.config import BOOTSTRAP, BUCKET_NAME_LIMIT, REGION_CODES, REPO_ROOT,
 
 PROJECT = "payments-dr"
 BACKEND_JSON = REPO_ROOT / "backend.tf.json"
+#: ``STATE_BACKEND=replica`` synthesizes every stack (backends and cross-stack reads) against the
+#: state replica in the secondary region: the break-glass while the primary region is down.
+STATE_BACKEND_VARIABLE = "STATE_BACKEND"
 
 
 def resource_name(base: str, suffix: str) -> str:
@@ -55,6 +59,8 @@ class BackendSettings:
     dynamodb_table: str
     encrypt: bool
     key_prefix: str
+    #: Set on the break-glass settings (:meth:`replica`): the normal settings, which bootstrap keeps.
+    primary: BackendSettings | None = None
 
     @classmethod
     def load(cls, path: Path = BACKEND_JSON) -> BackendSettings:
@@ -66,6 +72,16 @@ class BackendSettings:
         if raw["encrypt"] is not True:
             raise ValueError(f"{path.name}: encrypt must be true, state holds secrets")
         return cls(**{k: raw[k] for k in ("bucket", "region", "dynamodb_table", "encrypt", "key_prefix")})
+
+    def replica(self, region: str) -> BackendSettings:
+        """Break-glass settings: the state replica and its lock table in ``region`` (the secondary)."""
+        return dataclasses.replace(
+            self,
+            bucket=f"{self.bucket}-replica",
+            dynamodb_table=f"{self.dynamodb_table}-replica",
+            region=region,
+            primary=self,
+        )
 
     def bucket_name(self, suffix: str) -> str:
         """State bucket of one suffix."""
@@ -80,6 +96,10 @@ class BackendSettings:
                     self.bucket,
                     f"the state bucket {name} is {len(name)} characters, S3 allows {BUCKET_NAME_LIMIT}",
                 )
+
+    def replica_table_name(self, suffix: str) -> str:
+        """The lock table of the break-glass backend, in the secondary region."""
+        return resource_name(f"{self.dynamodb_table}-replica", suffix)
 
     def replica_bucket_name(self, suffix: str) -> str:
         """The state bucket's replica in the secondary region (break-glass backend)."""

@@ -65,6 +65,18 @@ def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def service_trust_policy(service: str, account_id: str) -> str:
+    """A role's trust policy: only ``service`` (``s3.amazonaws.com``) acting for this account assumes it."""
+    return policy_document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
 def private_subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
     """The first ``count`` quarters of the VPC: /18s of a /16, /22s of a /20."""
     quarters = list(ipaddress.ip_network(vpc_cidr).subnets(prefixlen_diff=2))

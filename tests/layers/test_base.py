@@ -60,10 +60,10 @@ def test_bootstrap_creates_the_bucket_and_table_the_backends_use(synth: Synthesi
     backend = BackendSettings.load()
     buckets = [r.body["bucket"] for r in synth.resources("aws_s3_bucket", stack=BOOTSTRAP)]
     tables = [r.body["name"] for r in synth.resources("aws_dynamodb_table", stack=BOOTSTRAP)]
-    assert buckets == [backend.bucket_name("dev")]
-    assert tables == [backend.table_name("dev")]
-    bucket = next(synth.resources("aws_s3_bucket", stack=BOOTSTRAP))
-    assert bucket.body["force_destroy"] is True
+    # The state bucket and lock table, and their break-glass copies in the secondary region.
+    assert sorted(buckets) == sorted([backend.bucket_name("dev"), backend.replica_bucket_name("dev")])
+    assert sorted(tables) == sorted([backend.table_name("dev"), backend.replica_table_name("dev")])
+    assert all(bucket.body["force_destroy"] is True for bucket in synth.resources("aws_s3_bucket", stack=BOOTSTRAP))
     kinds = {r.type for r in synth.resources(stack=BOOTSTRAP)}
     assert {
         "aws_s3_bucket_versioning",
