@@ -65,7 +65,7 @@ destroy-local: setup ## Destroy the kept local deployment in reverse order, chec
 plan: synth ## Plan every stack against the kept emulator (TARGET=aws: your account); review reports/plan/summary.md
 	$(PY) -m tools.deploy plan --target $(TARGET)
 
-bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO (reports/bench.json)
+bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO, DR drill time (reports/bench.json)
 	$(PY) benchmarks/bench.py
 
 clean: ## Remove generated output (cdktf.out, reports, staged Lambda code); keeps .venv, node_modules, the layer
