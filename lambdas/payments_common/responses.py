@@ -47,10 +47,8 @@ def not_active(region: str, retry_after: int = RETRY_AFTER_SECONDS) -> dict[str,
     Clients retry it with the same credential and the same ``Idempotency-Key``.
     """
     body = {
-        "error": {
-            "code": "region_not_active",
-            "message": "this region is not the active region for payments, retry shortly",
-            "region": region,
-        }
+        "error": "region_not_active",
+        "message": "this region is not the active region for payments, retry shortly",
+        "region": region,
     }
     return json_response(421, body, headers={"Retry-After": str(retry_after)})

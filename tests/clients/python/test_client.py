@@ -87,7 +87,7 @@ def test_every_retryable_answer_is_retried_with_the_same_key_body_and_credential
     state, url = api
     state.script = [
         (503, {"Retry-After": "5"}, {"error": "region_fenced", "message": "retry"}),
-        (421, {"Retry-After": "2"}, {"error": {"code": "region_not_active", "message": "standby"}}),
+        (421, {"Retry-After": "2"}, {"error": "region_not_active", "message": "standby"}),
         (429, {"Retry-After": "1"}, {"error": "throttled", "message": "slow down"}),
         (409, {"Retry-After": "1"}, {"error": "request_in_progress", "message": "wait"}),
         ACCEPTED,

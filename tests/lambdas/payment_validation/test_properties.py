@@ -283,7 +283,7 @@ def check(
     body = json.loads(response["body"])
     assert "Traceback" not in response["body"]
     if status == 421:
-        assert body["error"]["code"] == "region_not_active"
+        assert body["error"] == "region_not_active"
         assert int(response["headers"]["Retry-After"]) > 0
     elif status >= 400:
         assert {"error", "message"} <= set(body)
