@@ -16,7 +16,7 @@ SETTINGS = config.load()
 logger = observability.logger()
 metrics = observability.metrics(SETTINGS.region)
 #: Codes this function answers 4xx with: the ``code`` dimension of its rejection metric.
-ERROR_CODES = frozenset({"invalid_payment_id"})
+ERROR_CODES = frozenset({"invalid_payment_id", "unauthenticated"})
 DYNAMODB = clients.client("dynamodb", max_attempts=3)
 
 #: Attributes a client may see (``request_hash`` and internals stay inside).
@@ -60,6 +60,7 @@ def handle(event: Any) -> dict[str, Any]:
     """Look the payment up in this region's replica; another merchant's payment is "not found"."""
     merchant = tenancy.authenticated_merchant(event)
     if merchant is None:
+        observability.count_rejection(metrics, "unauthenticated", ERROR_CODES)
         return responses.error(401, "unauthenticated", "no authenticated merchant", "Authorization")
     payment_id = payment_id_from(event)
     if payment_id is None or not is_payment_id(payment_id):

@@ -74,6 +74,10 @@ ERROR_CODES = frozenset(
         "amount_too_large",
         "amount_precision",
         "currency_unsupported",
+        # The merchant binding (payments_common/tenancy.py): 401 without an authenticated merchant,
+        # 403 when the body names another merchant.
+        "unauthenticated",
+        "merchant_mismatch",
     }
 )
 #: Longest field path an answer names; a longer one is answered as ``body``.

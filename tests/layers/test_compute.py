@@ -283,15 +283,15 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
             # The same URL the Route 53 HTTPS health check requests (edge layer).
             assert variables["REGIONAL_HEALTH_URL"] == f"https://{regional_host(CONFIG, region)}{HEALTH_PATH}"
-        if key == "authorizer":
-            assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
-        else:
-            assert "MERCHANTS_TABLE" not in variables, f"{key}: only the authorizer reads API keys"
             assert int(variables["LEASE_SECONDS"]) == CONFIG.lease_seconds
             assert int(variables["LEASE_SAFETY_MARGIN_SECONDS"]) == CONFIG.lease_safety_margin_seconds
             assert int(variables["PENDING_SWEEP_AGE_SECONDS"]) == CONFIG.pending_sweep_age_seconds
             assert int(variables["PENDING_ALARM_AGE_SECONDS"]) == CONFIG.pending_alarm_age_seconds
             assert "FAILOVER_PROCESSING_CONCURRENCY" not in variables, "capacity is provisioned, not raised"
+        if key == "authorizer":
+            assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
+        else:
+            assert "MERCHANTS_TABLE" not in variables, f"{key}: only the authorizer reads API keys"
 
 
 # ------------------------------------------------------------------ queues and topic

@@ -122,7 +122,15 @@ _PATH_PARAMETERS = st.one_of(
     st.dictionaries(st.sampled_from(["id", "payment_id", "other"]), _ID_TEXT, max_size=2),
 )
 _EVENTS = st.one_of(
-    st.builds(lambda params: {"httpMethod": "GET", "pathParameters": params, "headers": {}}, _PATH_PARAMETERS),
+    st.builds(
+        lambda params: {
+            "httpMethod": "GET",
+            "pathParameters": params,
+            "headers": {},
+            "requestContext": authorizer_context("merchant-a"),
+        },
+        _PATH_PARAMETERS,
+    ),
     st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=2)),
 )
 
@@ -134,9 +142,12 @@ def test_any_path_input_is_a_4xx_that_echoes_nothing(
 ) -> None:
     logs.clear()
     response = status_fn.handler(event, FakeContext())
-    assert response["statusCode"] in {400, 404}, response["body"]
     body = json.loads(response["body"])
-    assert body["field"] == "id"
+    if isinstance(event, dict):  # an authenticated request: the path input decides
+        assert response["statusCode"] in {400, 404}, response["body"]
+        assert body["field"] == "id"
+    else:  # not an API Gateway event at all: no authenticated merchant
+        assert (response["statusCode"], body["error"]) == (401, "unauthenticated"), response["body"]
     out = capsys.readouterr().out
     # The function's own lines (botocore's DEBUG lines of the lookup are the test's log level, not Lambda's).
     own = [line for line in logs if not line.startswith("botocore")]
@@ -146,4 +157,4 @@ def test_any_path_input_is_a_4xx_that_echoes_nothing(
         assert value not in response["body"]
         assert not any(value in line for line in own)
     codes = [json.loads(line)["code"] for line in out.splitlines() if '"PaymentRejected"' in line]
-    assert codes == (["invalid_payment_id"] if response["statusCode"] == 400 else [])
+    assert codes == ([] if response["statusCode"] == 404 else [body["error"]])
