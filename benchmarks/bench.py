@@ -1,4 +1,4 @@
-"""``make bench``: synth speed and memory, check times, Lambda figures, recovery figures from the config, the DR drill.
+"""``make bench``: synth speed and memory, check times, Lambda figures, recovery figures from the config.
 
 Prints one table and writes it as JSON (``reports/bench.json``). Run outside the test suite:
 benchmarks measure, tests check behaviour.
@@ -113,18 +113,7 @@ def bench_checks() -> list[Row]:
     ]
 
 
-def bench_drill(outdir: Path) -> list[Row]:
-    """Every DR drill scenario on the synthesized app (`make drill` without its synth)."""
-    cmd = [PY, "-m", "tools.drill", "--synth", str(outdir), "--reports", str(outdir.parent / "drill-reports")]
-    row = timed("drill", "DR drill, every scenario", cmd)
-    return [{**row, "target": "<= 120 s", "met": row["value"] <= 120}]
-
-
-SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
-    "lambda": bench_lambda,
-    "recovery": bench_recovery,
-    "drill": bench_drill,
-}
+SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"lambda": bench_lambda, "recovery": bench_recovery}
 
 
 def render(rows: list[Row]) -> str:
@@ -146,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="cold synth runs (median)")
-    parser.add_argument("--only", nargs="*", default=None, help="sections: synth checks lambda recovery drill")
+    parser.add_argument("--only", nargs="*", default=None, help="sections: synth checks lambda recovery")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench.json")
     args = parser.parse_args(argv)
     outdir = REPO_ROOT / "build" / "bench" / "cdktf.out"
-    sections = args.only or ["synth", "checks", "lambda", "recovery", "drill"]
+    sections = args.only or ["synth", "checks", "lambda", "recovery"]
     rows: list[Row] = []
     started = time.perf_counter()
     if "synth" in sections:
@@ -159,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         measure([PY, "main.py"], REPO_ROOT, env(CDKTF_OUTDIR=str(outdir)))
     if "checks" in sections:
         rows += bench_checks()
-    for name in ("lambda", "recovery", "drill"):
+    for name in ("lambda", "recovery"):
         if name in sections and name in SECTIONS:
             rows += SECTIONS[name](outdir)
     machine = {
