@@ -30,8 +30,13 @@ SUFFIXES = ("e2e-a", "e2e-b")
 #: Any terraform call (init, apply, plan, destroy of one stack) that takes longer has hung.
 TERRAFORM_TIMEOUT_S = 300
 #: Values the emulator cannot round-trip, so a second plan shows them although nothing changed:
-#: (resource type, attribute) -> why. Empty: every gap found so far is fixed in tools/emulator.py.
-ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {}
+#: (resource type, attribute) -> why. Every other gap found so far is fixed in tools/emulator.py.
+ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {
+    ("aws_s3_bucket_replication_configuration", "rule"): (
+        "moto 5.2.5 does not read the state bucket's replication rule back as the provider wrote it, so the "
+        "second plan updates it in place; not yet fixed in tools/emulator.py (a real bucket keeps it)"
+    ),
+}
 # No account-wide singleton is shared: API Gateway's CloudWatch role lives in the opt-in account-<region>
 # stacks (manageApiGatewayAccount), which neither suffix here deploys, so each suffix owns all it manages.
 #: Attributes that scope an id which is unique only inside its parent (a Lambda permission's statement id).
