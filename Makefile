@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup layer synth validate scan test lint clean bench deploy-local destroy-local plan preflight
+.PHONY: help setup layer synth validate scan test lint clean bench drill deploy-local destroy-local plan preflight
 
 # KEEP=1: deploy-local leaves the deployment and the emulator running; destroy-local leaves the emulator running.
 KEEP ?=
@@ -52,6 +52,9 @@ lint: setup ## ruff over the whole repository
 test: setup lint layer ## The whole test suite (what CI runs): lint, pytest, then the policy scan
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory scan
+
+drill: setup layer ## DR drill: both regions' real handlers on moto, faults injected; prints the table, writes reports/drill.json + reports/drill/*.html
+	$(PY) -m tools.drill
 
 deploy-local: synth ## Deploy every stack to a local AWS emulator (moto), print the outputs, destroy; KEEP=1 keeps it all running
 	$(PY) -m tools.deploy deploy-local $(keep_flag)

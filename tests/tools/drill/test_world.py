@@ -1,0 +1,71 @@
+"""moto built from the synth; faults, the Lambda control API and write capture around it."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from tools.drill.drill import Drill
+from tools.drill.world import Fault
+
+NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1})
+
+
+def test_tables_and_queues_are_created_as_synthesized(wired: Drill) -> None:
+    with wired.world.internal():
+        for region in wired.topology.regions:
+            described = wired.world.client("dynamodb", region).describe_table(TableName="payments-transactions-dev")
+            assert [i["IndexName"] for i in described["Table"]["GlobalSecondaryIndexes"]] == ["merchant-created-index"]
+            ttl = wired.world.client("dynamodb", region).describe_time_to_live(TableName="payments-idempotency-dev")
+            assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiration"
+            queue = wired.topology.queues[(region, "payments-processing-dev")]
+            attributes = wired.world.client("sqs", region).get_queue_attributes(
+                QueueUrl=queue.url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+            )["Attributes"]
+            assert attributes["VisibilityTimeout"] == str(queue.visibility_timeout_s)
+            assert '"maxReceiveCount": 5' in attributes["RedrivePolicy"]
+
+
+def test_the_lambda_control_api_answers_from_the_mapping_state(wired: Drill) -> None:
+    region = wired.topology.secondary
+    client = boto3.client("lambda", region_name=region, config=NO_RETRY)
+    name = wired.topology.function(region, "payment_processing").name
+    mappings = client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+    assert [m["State"] for m in mappings] == ["Enabled"]
+    client.update_event_source_mapping(UUID=mappings[0]["UUID"], Enabled=False)
+    assert not wired.world.lambda_control.mapping(region, "payment_processing")[0].enabled
+    client.update_event_source_mapping(UUID=mappings[0]["UUID"], Enabled=True)
+    assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 10
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=50)
+    assert wired.world.lambda_control.concurrency[(region, name)] == 50
+
+
+def test_a_region_that_is_down_refuses_connections_and_faults_answer_aws_errors(wired: Drill) -> None:
+    region = wired.topology.primary
+    client = boto3.client("dynamodb", region_name=region, config=NO_RETRY)
+    wired.world.fail(region)
+    try:
+        with pytest.raises(EndpointConnectionError):
+            client.describe_table(TableName="payments-control-dev")
+    finally:
+        wired.world.recover(region)
+    wired.world.faults.append(Fault(region, "dynamodb", operations=frozenset({"GetItem"})))
+    try:
+        with pytest.raises(ClientError, match="ProvisionedThroughputExceededException"):
+            client.get_item(TableName="payments-control-dev", Key={"pk": {"S": "x"}})
+        client.describe_table(TableName="payments-control-dev")  # other operations are untouched
+    finally:
+        wired.world.faults.clear()
+
+
+def test_a_write_is_captured_and_replicated_after_the_lag(wired: Drill) -> None:
+    primary, secondary = wired.topology.regions
+    item = {"pk": {"S": "drill-capture"}, "v": {"S": "1"}}
+    boto3.client("dynamodb", region_name=primary).put_item(TableName="payments-control-dev", Item=item)
+    peer = boto3.client("dynamodb", region_name=secondary)
+    assert "Item" not in peer.get_item(TableName="payments-control-dev", Key={"pk": item["pk"]})
+    wired.clock.advance(wired.world.replicator.lag_s)
+    wired.world.replicate()
+    assert peer.get_item(TableName="payments-control-dev", Key={"pk": item["pk"]})["Item"] == item

@@ -1,0 +1,387 @@
+"""One drill run: both regions wired together, a scenario played second by second, figures measured.
+
+Each simulated second, in order: the scenario's events that are due, replication, the
+EventBridge schedules, Route 53's checks, new payments and client retries, the SQS mappings,
+a timeline sample. After the scenario's duration every region is brought back and the drill
+keeps running (no new payments) until clients, replication and queues are done, so ``lost``
+is measured once both regions are back.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto import mock_aws
+
+from tools.drill.apigw import ApiGateway
+from tools.drill.clients import Client, Payment, PaymentProvider
+from tools.drill.clock import SimClock
+from tools.drill.cloudwatch import CloudWatch
+from tools.drill.esm import EventSourceMapping
+from tools.drill.route53 import Resolver, Route53
+from tools.drill.runtime import Runtime
+from tools.drill.synth import Topology
+from tools.drill.world import World
+
+FINAL_STATUSES = frozenset({"PROCESSED", "DECLINED"})
+#: How long the drill waits, after the scenario, for everything to settle (simulated seconds).
+SETTLE_LIMIT_S = 1200
+SETTLE_CHECK_EVERY_S = 10
+MERCHANT = "merchant-drill"
+_KEYS = uuid.UUID("6f1c1f7e-0b1d-4c55-9d51-6d1f0c0ad711")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the scenario does at ``at`` seconds."""
+
+    at: float
+    label: str
+    action: Callable[[Drill], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A drill scenario."""
+
+    name: str
+    title: str
+    duration_s: int
+    events: tuple[Event, ...] = ()
+    rate_per_s: float = 2.0
+    clients: int = 6
+    #: Region the fault hits (``"primary"``/``"secondary"``) and when, for RTO and RPO.
+    fault_region: str | None = None
+    fault_at: float | None = None
+    #: Whether the README's worst-case RTO covers this scenario.
+    rto_covered: bool = False
+    skews: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Sample:
+    """The timeline, one sample per simulated second."""
+
+    t: float
+    dns: str
+    active: tuple[str, ...]
+    attempts: int
+    successes: int
+    lag_s: dict[str, float]
+
+
+class Drill:
+    """Runs one scenario against the topology."""
+
+    def __init__(self, topology: Topology, scenario: Scenario) -> None:
+        self.topology, self.scenario = topology, scenario
+        self.clock = SimClock()
+        self.world = World(topology, self.clock)
+        skews = {self.region(name): value for name, value in scenario.skews.items()}
+        self.runtime = Runtime(topology, self.world, self.clock, skews)
+        self.provider = PaymentProvider()
+        self.transactions = next(
+            spec.environment["TRANSACTIONS_TABLE"]
+            for spec in topology.functions.values()
+            if "TRANSACTIONS_TABLE" in spec.environment
+        )
+        self.created: dict[int, set[str]] = defaultdict(set)
+        self.reverted: set[str] = set()
+        self.events: list[tuple[float, str]] = []
+        self.samples: list[Sample] = []
+        self.orchestrator_results: list[tuple[float, str, str]] = []
+        self.first_success_elsewhere: float | None = None
+        self.rpo_count: int | None = None
+        self._payments = 0
+        self._arrivals = 0.0
+
+    def region(self, name: str) -> str:
+        """``primary`` / ``secondary`` / a region name -> the region name."""
+        return {"primary": self.topology.primary, "secondary": self.topology.secondary}.get(name, name)
+
+    @property
+    def now(self) -> float:
+        """Seconds since the drill started."""
+        return self.clock.elapsed
+
+    # ---------------------------------------------------------------- wiring
+
+    def _wire(self) -> None:
+        self.world.create()
+        self.runtime.load()
+        self.world.observers.append(self._observe)
+        self.apis = {
+            region: ApiGateway(spec, self.runtime, self.clock, lambda r: r in self.world.down, self._metric)
+            for region, spec in self.topology.apis.items()
+        }
+        self.cloudwatch = CloudWatch(self.topology, self.clock, self._notify, lambda r: r in self.world.down)
+        self.runtime.metric = self.world.metric = self._metric
+        self.route53 = Route53(self.topology, self.apis, self.clock, self.cloudwatch.state, self._metric)
+        spread = self.route53.ttl_s / self.scenario.clients  # the clients' DNS caches expire at different times
+        self.clients = [
+            Client(f"client-{i}", self.apis, Resolver(self.route53, self.clock, expires_in_s=i * spread), self.clock)
+            for i in range(self.scenario.clients)
+        ]
+        self.mappings = [
+            EventSourceMapping(m, self.topology.queues[(m.spec.region, m.spec.queue)], self.world, self.runtime)
+            for m in self.world.lambda_control.mappings
+        ]
+
+    def _metric(self, region: str, namespace: str, name: str, dims: dict[str, str], value: float) -> None:
+        self.cloudwatch.put(region, namespace, name, dims, value)
+
+    def _notify(self, region: str, function: str, event: dict[str, Any]) -> None:
+        """SNS -> Lambda (asynchronous); nothing runs in a region that is down."""
+        if region not in self.world.down:
+            self.invoke_async(region, function, event)
+
+    def _observe(self, table: str, region: str, key: dict[str, Any], before: Any, after: Any, replicated: bool) -> None:
+        """The transactions write stream: new payments, reverted statuses, charges."""
+        if table != self.transactions:
+            return
+        payment_id = key["payment_id"]["S"]
+        old = (before or {}).get("status", {}).get("S")
+        new = (after or {}).get("status", {}).get("S")
+        if not replicated and old is None and new == "PENDING":
+            self.created[math.floor(self.now)].add(region)
+        if old in FINAL_STATUSES and new != old:
+            self.reverted.add(payment_id)
+        if not replicated and old == "PENDING" and new == "PROCESSED":
+            # Where processing would call the provider, with payment_id as the provider's idempotency key.
+            self.provider.charge(self.now, payment_id, after["card_token"]["S"], after["amount"]["S"], region)
+
+    # ---------------------------------------------------------------- the loop
+
+    @contextmanager
+    def session(self) -> Iterator[Drill]:
+        """moto, the simulated clock and the request hook in place, everything wired."""
+        with mock_aws(), self.clock.installed(), self.world.hooked():
+            self._wire()
+            yield self
+
+    def run(self) -> dict[str, Any]:
+        """Play the scenario, then let every region recover and settle; returns figures and timeline."""
+        with self.session():
+            pending = sorted(self.scenario.events, key=lambda e: e.at)
+            while self.now < self.scenario.duration_s:
+                while pending and pending[0].at <= self.now:
+                    event = pending.pop(0)
+                    self.events.append((self.now, event.label))
+                    event.action(self)
+                self.step(new_payments=True)
+            self._end_faults()
+            settle_until = self.now + SETTLE_LIMIT_S
+            while self.now < settle_until and not (self.now % SETTLE_CHECK_EVERY_S == 0 and self._settled()):
+                self.step(new_payments=False)
+            return self.figures()
+
+    def _end_faults(self) -> None:
+        for region in sorted(self.world.down):
+            self.world.recover(region)
+            self.events.append((self.now, f"{region} back (end of scenario)"))
+        self.world.partitioned = False
+        self.world.faults.clear()
+        for api in self.apis.values():
+            api.forced_status = None
+
+    def step(self, new_payments: bool = False) -> None:
+        """One simulated second."""
+        self.world.replicate()
+        self._schedules()
+        self.route53.tick()
+        self._alarms()
+        if new_payments:
+            self._arrive()
+        before = sum(len(c.attempts) for c in self.clients)
+        for client in self.clients:
+            client.tick()
+        self._watch_failover()
+        for mapping in self.mappings:
+            mapping.poll()
+        self._sample(before)
+        self.clock.advance(1.0)
+
+    def _schedules(self) -> None:
+        for schedule in self.topology.schedules:
+            if schedule.region in self.world.down or int(self.now) % schedule.every_s:
+                continue
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": self.clock.iso()[:19] + "Z",
+                "region": schedule.region,
+                "resources": [f"arn:aws:events:{schedule.region}:123456789012:rule/{schedule.name}"],
+                "detail": {},
+            }
+            self.invoke_async(schedule.region, schedule.function, event)
+
+    def _alarms(self) -> None:
+        seen = len(self.cloudwatch.changes)
+        self.cloudwatch.tick(self.world.down)
+        for _t, region, name, state in self.cloudwatch.changes[seen:]:
+            if any(spec.rule for (r, n), spec in self.topology.alarms.items() if (r, n) == (region, name)):
+                self.events.append((self.now, f"{name}: {state}"))
+
+    def invoke_async(self, region: str, function: str, event: dict[str, Any]) -> None:
+        """An asynchronous invocation (schedule, SNS, an operator's manual action); errors are recorded."""
+        try:
+            result = self.runtime.invoke(region, function, event)
+        except Exception as exc:  # an async invocation's error is retried by Lambda; the figures count it
+            self.orchestrator_results.append((self.now, region, f"error: {type(exc).__name__}"))
+            self.events.append((self.now, f"{function} in {region} raised {type(exc).__name__}"))
+            return
+        status = result.get("status") if isinstance(result, dict) else None
+        nested = (result.get("failover") or {}).get("status") if isinstance(result, dict) else None
+        for value in (status, nested):
+            if value and value not in ("heartbeat", "ignored"):
+                self.orchestrator_results.append((self.now, region, value))
+                self.events.append((self.now, f"{function} in {region}: {value}"))
+
+    def _arrive(self) -> None:
+        self._arrivals += self.scenario.rate_per_s
+        while self._arrivals >= 1.0:
+            self._arrivals -= 1.0
+            number = self._payments
+            self._payments += 1
+            payment = Payment(
+                number=number,
+                key=str(uuid.uuid5(_KEYS, f"payment-{number}")),
+                body={
+                    "amount": f"{10 + number % 90}.{number % 100:02d}",
+                    "currency": "USD",
+                    "merchant_id": MERCHANT,
+                    "card_token": f"tok_drill_{number:06d}",
+                },
+                created_at=self.now,
+                next_try=self.now,
+            )
+            self.clients[number % len(self.clients)].submit(payment)
+
+    def _watch_failover(self) -> None:
+        """RTO and RPO: the first success in the other region after the fault."""
+        if self.scenario.fault_at is None or self.first_success_elsewhere is not None:
+            return
+        faulty = self.region(self.scenario.fault_region or "primary")
+        for client in self.clients:
+            for attempt in reversed(client.attempts):
+                if attempt.at < self.now:
+                    break
+                if attempt.status.startswith("2") and attempt.region != faulty:
+                    self.first_success_elsewhere = self.now
+                    self.rpo_count = self._not_visible(attempt.region, faulty)
+                    self.events.append((self.now, f"first success in {attempt.region}"))
+                    return
+
+    def _not_visible(self, region: str, faulty: str) -> int:
+        """Payments acknowledged by ``faulty`` that ``region``'s replica does not have yet."""
+        missing = 0
+        with self.world.internal():
+            client = self.world.client("dynamodb", region)
+            for payment in self.payments():
+                if payment.acknowledged_by == faulty and payment.payment_id:
+                    key = {"payment_id": {"S": payment.payment_id}}
+                    if "Item" not in client.get_item(TableName=self.transactions, Key=key, ConsistentRead=True):
+                        missing += 1
+        return missing
+
+    def _sample(self, attempts_before: int) -> None:
+        attempts = [a for c in self.clients for a in c.attempts if a.at == self.now]
+        self.samples.append(
+            Sample(
+                t=self.now,
+                dns=self.route53.resolve_now(),
+                active=tuple(sorted(self.created.get(math.floor(self.now), ()))),
+                attempts=len(attempts),
+                successes=sum(1 for a in attempts if a.status.startswith("2")),
+                lag_s={
+                    region: round(self.world.replicator.lag_seconds(region, self.clock.now), 1)
+                    for region in self.topology.regions
+                },
+            )
+        )
+
+    def _settled(self) -> bool:
+        if any(p.open for p in self.payments()) or self.world.replicator.pending:
+            return False
+        return all(mapping.depth() == 0 for mapping in self.mappings if mapping.mapping.enabled)
+
+    # ---------------------------------------------------------------- figures
+
+    def payments(self) -> list[Payment]:
+        """Every payment of every client."""
+        return [p for c in self.clients for p in c.payments]
+
+    def _final_everywhere(self, payment_id: str) -> bool:
+        with self.world.internal():
+            for region in self.topology.tables[self.transactions].regions:
+                item = (
+                    self.world.client("dynamodb", region)
+                    .get_item(TableName=self.transactions, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True)
+                    .get("Item")
+                )
+                if not item or item["status"]["S"] not in FINAL_STATUSES:
+                    return False
+        return True
+
+    def figures(self) -> dict[str, Any]:
+        """The scenario's figures (plain names) and its timeline."""
+        payments = self.payments()
+        acknowledged = [p for p in payments if p.acknowledged_at is not None]
+        final = [p for p in acknowledged if p.payment_id and self._final_everywhere(p.payment_id)]
+        attempts = [a for c in self.clients for a in c.attempts]
+        errors = Counter(a.status for a in attempts if not a.status.startswith("2"))
+        seconds = Counter(math.floor(a.at) for a in attempts)
+        ok_seconds = {math.floor(a.at) for a in attempts if a.status.startswith("2")}
+        fault_at = self.scenario.fault_at
+        dlq = 0
+        with self.world.internal():
+            for queue in self.topology.queues.values():
+                if queue.name.endswith(tuple(q.dlq_name or "\0" for q in self.topology.queues.values())):
+                    attributes = self.world.client("sqs", queue.region).get_queue_attributes(
+                        QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+                    )["Attributes"]
+                    dlq += int(attributes["ApproximateNumberOfMessages"])
+        return {
+            "scenario": self.scenario.name,
+            "title": self.scenario.title,
+            "attempted": len(payments),
+            "acknowledged": len(acknowledged),
+            "final": len(final),
+            "lost": len(acknowledged) - len(final),
+            "charged_twice": self.provider.charged_twice(),
+            "provider_deduplicated": self.provider.deduplicated(),
+            "reverted": len(self.reverted),
+            "client_errors": dict(sorted(errors.items())),
+            "refused": sum(1 for p in payments if p.final_error is not None),
+            "attempts": len(attempts),
+            "rto_s": None
+            if fault_at is None or self.first_success_elsewhere is None
+            else round(self.first_success_elsewhere - fault_at, 1),
+            "rpo_count": self.rpo_count,
+            "two_active_s": sum(1 for regions in self.created.values() if len(regions) > 1),
+            "none_active_s": sum(1 for second in seconds if second not in ok_seconds),
+            "dlq_messages": dlq,
+            "simulated_s": round(self.now, 1),
+            "events": [{"t": t, "what": what} for t, what in self.events],
+            "dns_answers": [{"t": t, "region": r} for t, r in self.route53.answers],
+            "timeline": [
+                {
+                    "t": s.t,
+                    "dns": s.dns,
+                    "active": list(s.active),
+                    "attempts": s.attempts,
+                    "successes": s.successes,
+                    "lag_s": s.lag_s,
+                }
+                for s in self.samples
+            ],
+        }
