@@ -68,7 +68,7 @@ plan: synth ## Plan every stack against the kept emulator (TARGET=aws: your acco
 preflight: setup ## Before a first apply in a real account (your credentials): concurrency quota, state bucket, delegation, zone IDs, API Gateway logging role
 	$(PY) -m tools.preflight
 
-bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO (reports/bench.json)
+bench: layer ## Benchmarks: synth vs floor, validate/scan times, Lambda cold import + warm CPU, RTO/RPO, DR drill time (reports/bench.json)
 	$(PY) benchmarks/bench.py
 
 clean: ## Remove generated output (cdktf.out, reports, staged Lambda code); keeps .venv, node_modules, the layer

@@ -33,6 +33,10 @@ SHARED_PACKAGE = "payments_common"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "drill", "AWS_SECRET_ACCESS_KEY": "drill", "AWS_SESSION_TOKEN": "drill"}
 
 
+#: Functions whose third-party imports this process has already loaded (with the real clock).
+_WARMED: set[str] = set()
+
+
 class LogSink(io.TextIOBase):
     """Where the functions' stdout goes: lines counted per level, the last few kept."""
 
@@ -125,10 +129,12 @@ class Runtime:
         """Import every function of both regions (cold starts)."""
         if str(LAMBDAS) not in sys.path:
             sys.path.insert(0, str(LAMBDAS))
-        # A first import with the real clock loads the third-party modules once, so none of them
-        # keeps a region's simulated time module; only Lambda code is re-imported per region.
+        # A first import with the real clock loads the third-party modules once per process, so none
+        # of them keeps a region's simulated time module; only Lambda code is re-imported per region.
         for spec in {s.key: s for s in self.topology.functions.values()}.values():
-            self._import(spec, None)
+            if spec.key not in _WARMED:
+                self._import(spec, None)
+                _WARMED.add(spec.key)
         for (region, key), spec in sorted(self.topology.functions.items()):
             self.modules[(region, key)] = self._import(spec, self.views[region])
             self.stats[(region, key)] = Stats()

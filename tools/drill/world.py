@@ -13,7 +13,6 @@ to moto, and successful DynamoDB writes are captured for replication and for the
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
@@ -311,9 +310,13 @@ class World:
         return dynamodb_backends[ACCOUNT][region]
 
     def _get(self, table: str, region: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        """An item's image, read from moto's backend directly (no request: fast, and never captured)."""
+        """An item's image, read from moto's backend directly (no request: fast, and never captured).
+
+        ``to_json`` builds new dicts, and moto builds a new item from the image it is given on a put,
+        so images are never shared with the table.
+        """
         item = self._backend(region).get_item(table, key)
-        return copy.deepcopy(item.to_json()["Attributes"]) if item is not None else None
+        return item.to_json()["Attributes"] if item is not None else None
 
     def _apply_replicated(self, table: str, region: str, key: dict[str, Any], image: dict[str, Any] | None) -> None:
         before = self._get(table, region, key)
@@ -322,7 +325,7 @@ class World:
             if before is not None:
                 backend.delete_item(table, key)
         else:
-            backend.put_item(table, copy.deepcopy(image))
+            backend.put_item(table, image)
         for observer in self.observers:
             observer(table, region, key, before, image, True)
 

@@ -65,7 +65,10 @@ def test_a_503_from_health_counts_as_a_failure(topology: Topology) -> None:
 
 def test_an_api_alarm_makes_the_calculated_check_unhealthy(topology: Topology) -> None:
     clock = SimClock()
-    r53, _ = route53(topology, clock, alarms={(topology.primary, "payments-api-5xx-rate-dev"): "ALARM"})
+    steering = next(
+        c for c in topology.health_checks.values() if c.type == "CLOUDWATCH_METRIC" and c.region == topology.primary
+    )
+    r53, _ = route53(topology, clock, alarms={(topology.primary, steering.alarm_name): "ALARM"})
     r53.tick()
     assert r53.resolve_now() == topology.secondary
     unhealthy = {s.spec.region for s in r53.checks.values() if s.spec.type == "CALCULATED" and not s.healthy}
