@@ -159,7 +159,9 @@ class ApiGateway:
                 return Answer(401, {}, {"message": "Unauthorized"})
         event = {
             "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:{self.spec.region}:api/{self.spec.stage}/{route.method}{path}",
+            "methodArn": (
+                f"arn:aws:execute-api:{self.spec.region}:123456789012:drillapi/{self.spec.stage}/{route.method}{path}"
+            ),
             "resource": route.path,
             "path": path,
             "httpMethod": route.method,

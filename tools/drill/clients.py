@@ -25,6 +25,10 @@ from tools.drill.route53 import Resolver
 #: Answers the contract says to retry.
 RETRY_STATUSES = frozenset({409, 421, 429, 503})
 MAX_BACKOFF_S = 30.0
+#: Hard bound on one payment's attempts: a client that still gets a retryable answer after this
+#: many gives up (``final_error`` ``gave_up``), so a drill never retries forever; the verdict fails it.
+MAX_ATTEMPTS = 200
+GAVE_UP = "gave_up"
 CONNECTION_ERROR = "connection"
 
 
@@ -88,12 +92,17 @@ class Client:
             answer = self.apis[region].request("POST", "/payments", headers, text)
         except Unreachable:
             self.attempts.append(Attempt(self.clock.elapsed, payment.number, region, CONNECTION_ERROR))
+            if payment.attempts >= MAX_ATTEMPTS:
+                payment.final_error = GAVE_UP
+                return
             payment.next_try = self.clock.elapsed + self._backoff(payment, None)
             return
         self.attempts.append(Attempt(self.clock.elapsed, payment.number, region, str(answer.status)))
         if 200 <= answer.status < 300:
             payment.acknowledged_at, payment.acknowledged_by = self.clock.elapsed, region
             payment.payment_id = (answer.body or {}).get("payment_id")
+        elif answer.status in RETRY_STATUSES and payment.attempts >= MAX_ATTEMPTS:
+            payment.final_error = GAVE_UP
         elif answer.status in RETRY_STATUSES:
             payment.next_try = self.clock.elapsed + self._backoff(payment, answer)
         else:

@@ -35,8 +35,12 @@ class ClockView:
         return self.clock.now + self.skew_s
 
     def monotonic(self) -> float:
-        """Monotonic seconds (skew does not matter to a monotonic clock)."""
-        return self.clock.now - START
+        """Monotonic seconds (skew does not matter to a monotonic clock).
+
+        Sleeps the code asked for count too, so a loop that polls until a monotonic deadline
+        (the orchestrator's replication canary) ends within one simulated second.
+        """
+        return self.clock.now - START + self.clock.slept
 
     def _time_module(self) -> types.ModuleType:
         module = types.ModuleType("time")
@@ -80,6 +84,8 @@ class SimClock:
         self.start = start
         #: Sleeps the code asked for (botocore retry backoff), in seconds; not slept.
         self.sleeps: list[float] = []
+        #: Total of :attr:`sleeps` (what :meth:`ClockView.monotonic` adds).
+        self.slept = 0.0
         self.base = ClockView(self)
 
     @property
@@ -96,6 +102,7 @@ class SimClock:
     def record_sleep(self, seconds: float) -> None:
         """A sleep the code asked for: recorded, not slept."""
         self.sleeps.append(float(seconds))
+        self.slept += max(0.0, float(seconds))
 
     def view(self, skew_s: float = 0.0) -> ClockView:
         """A view of this clock ``skew_s`` ahead (negative: behind)."""

@@ -19,8 +19,9 @@ from typing import Any
 
 from moto import mock_aws
 
+from lambdas.payments_common import credentials
 from tools.drill.apigw import ApiGateway
-from tools.drill.clients import Client, Payment, PaymentProvider
+from tools.drill.clients import GAVE_UP, Client, Payment, PaymentProvider
 from tools.drill.clock import SimClock
 from tools.drill.cloudwatch import CloudWatch
 from tools.drill.esm import EventSourceMapping
@@ -116,6 +117,7 @@ class Drill:
         self.world.create()
         self.runtime.load()
         self.world.observers.append(self._observe)
+        self.api_key = self._provision_key()
         self.apis = {
             region: ApiGateway(spec, self.runtime, self.clock, lambda r: r in self.world.down, self._metric)
             for region, spec in self.topology.apis.items()
@@ -132,6 +134,30 @@ class Drill:
             EventSourceMapping(m, self.topology.queues[(m.spec.region, m.spec.queue)], self.world, self.runtime)
             for m in self.world.lambda_control.mappings
         ]
+
+    def _provision_key(self) -> str:
+        """The drill merchant's API key, written like ``tools/merchants.py`` does; the token clients send.
+
+        In the primary's merchants table, captured, so replication carries it to the secondary.
+        """
+        primary = self.topology.primary
+        env = next(
+            spec.environment
+            for spec in self.topology.functions.values()
+            if spec.region == primary and "MERCHANTS_TABLE" in spec.environment
+        )
+        key = credentials.new_key(env["ENVIRONMENT_SUFFIX"])
+        self.world.client("dynamodb", primary).put_item(
+            TableName=env["MERCHANTS_TABLE"],
+            Item=credentials.key_item(MERCHANT, key, self.clock.iso()[:19] + "Z"),
+            ConditionExpression="attribute_not_exists(key_id)",
+        )
+        self.world.replicator.deliver(float("inf"), set())  # the key is in both regions before traffic
+        return key.token
+
+    def auth_headers(self) -> dict[str, str]:
+        """What a client of the drill merchant sends with every request."""
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     def _metric(self, region: str, namespace: str, name: str, dims: dict[str, str], value: float) -> None:
         self.cloudwatch.put(region, namespace, name, dims, value)
@@ -263,6 +289,7 @@ class Drill:
                 },
                 created_at=self.now,
                 next_try=self.now,
+                headers=self.auth_headers(),
             )
             self.clients[number % len(self.clients)].submit(payment)
 
@@ -361,7 +388,8 @@ class Drill:
             "provider_deduplicated": self.provider.deduplicated(),
             "reverted": len(self.reverted),
             "client_errors": dict(sorted(errors.items())),
-            "refused": sum(1 for p in payments if p.final_error is not None),
+            "refused": sum(1 for p in payments if p.final_error not in (None, GAVE_UP)),
+            "gave_up": sum(1 for p in payments if p.final_error == GAVE_UP),
             "attempts": len(attempts),
             "rto_s": None
             if fault_at is None or self.first_success_elsewhere is None

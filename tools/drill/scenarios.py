@@ -162,6 +162,8 @@ def verdict(figures: dict[str, Any], scenario: Scenario, topology: Topology) -> 
         for name in ("lost", "charged_twice", "reverted", "two_active_s")
         if figures[name]
     ]
+    if figures.get("gave_up"):
+        problems.append(f"gave_up = {figures['gave_up']}: clients hit the attempt bound, must be 0")
     if scenario.rto_covered:
         limit = worst_case_rto_s(topology)
         if figures["rto_s"] is None:

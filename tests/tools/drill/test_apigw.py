@@ -7,21 +7,36 @@ from typing import Any
 
 from tools.drill.apigw import ApiGateway
 from tools.drill.clock import SimClock
-from tools.drill.drill import Drill
+from tools.drill.drill import MERCHANT, Drill
 from tools.drill.synth import ApiSpec, RouteSpec
 
-BODY = {"amount": "12.34", "currency": "USD", "merchant_id": "merchant-api", "card_token": "tok_api_0001"}
+BODY = {"amount": "12.34", "currency": "USD", "merchant_id": MERCHANT, "card_token": "tok_api_0001"}
 
 
-def post(api: ApiGateway, key: str | None, body: Any = BODY) -> Any:
-    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
+def post(api: ApiGateway, key: str | None, body: Any = BODY, auth: dict[str, str] | None = None) -> Any:
+    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {}), **(auth or {})}
     return api.request("POST", "/payments", headers, body if isinstance(body, str) else json.dumps(body))
 
 
 def test_a_valid_payment_reaches_the_real_handler(wired: Drill) -> None:
     api = wired.apis[wired.topology.primary]
-    answer = post(api, "api-key-accepted")
-    assert (answer.status, answer.body["status"]) == (202, "PENDING")
+    wired.step()  # t=0: the primary's orchestrator probes and bootstraps the lease
+    answer = post(api, "api-key-accepted", auth=wired.auth_headers())
+    assert (answer.status, answer.body.get("status")) == (202, "PENDING"), (
+        answer.status,
+        answer.body,
+        wired.orchestrator_results,
+    )
+
+
+def test_the_real_authorizer_refuses_a_missing_or_unknown_key(wired: Drill) -> None:
+    api = wired.apis[wired.topology.primary]
+    stats = wired.runtime.stats[(api.spec.region, "payment_validation")]
+    before = stats.invocations
+    assert post(api, "api-key-no-auth").status == 401
+    wrong = wired.api_key[:-4] + ("AAAA" if not wired.api_key.endswith("AAAA") else "BBBB")
+    assert post(api, "api-key-wrong-secret", auth={"Authorization": f"Bearer {wrong}"}).status in (401, 403)
+    assert stats.invocations == before
 
 
 def test_requests_the_model_refuses_never_reach_the_function(wired: Drill) -> None:

@@ -66,10 +66,12 @@ def test_tables_have_the_synthesized_keys_indexes_ttl_and_replicas(topology: Top
     transactions = topology.tables["payments-transactions-dev"]
     assert transactions.hash_key == "payment_id"
     assert [(i["name"], i["hash_key"], i["range_key"]) for i in transactions.indexes] == [
-        ("merchant-created-index", "merchant_id", "created_at")
+        ("merchant-created-index", "merchant_id", "created_at"),
+        ("pending-index", "pending_shard", "created_at"),
     ]
     assert {name: t.ttl_attribute for name, t in topology.tables.items()} == {
         "payments-transactions-dev": "expires_at",
+        "payments-merchants-dev": "expires_at",
         "payments-idempotency-dev": "expiration",
         "payments-control-dev": "expires_at",
     }
@@ -87,7 +89,10 @@ def test_queues_and_mappings_follow_the_config(topology: Topology) -> None:
         assert queue.visibility_timeout_s >= 6 * context["processingTimeoutSeconds"]
     assert {
         (m.region, m.function, m.batch_size, m.enabled, m.report_batch_item_failures) for m in topology.mappings
-    } == {(region, "payment_processing", context["sqsBatchSize"], True, True) for region in topology.regions}
+    } == {  # a standby's mapping is deployed disabled; the orchestrator enables it (#13)
+        (region, "payment_processing", context["sqsBatchSize"], region == topology.primary, True)
+        for region in topology.regions
+    }
 
 
 def test_api_routes_use_the_request_schema_file_and_the_stage_throttling(topology: Topology) -> None:

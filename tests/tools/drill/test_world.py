@@ -17,7 +17,10 @@ def test_tables_and_queues_are_created_as_synthesized(wired: Drill) -> None:
     with wired.world.internal():
         for region in wired.topology.regions:
             described = wired.world.client("dynamodb", region).describe_table(TableName="payments-transactions-dev")
-            assert [i["IndexName"] for i in described["Table"]["GlobalSecondaryIndexes"]] == ["merchant-created-index"]
+            assert [i["IndexName"] for i in described["Table"]["GlobalSecondaryIndexes"]] == [
+                "merchant-created-index",
+                "pending-index",
+            ]
             ttl = wired.world.client("dynamodb", region).describe_time_to_live(TableName="payments-idempotency-dev")
             assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiration"
             queue = wired.topology.queues[(region, "payments-processing-dev")]
@@ -33,10 +36,10 @@ def test_the_lambda_control_api_answers_from_the_mapping_state(wired: Drill) -> 
     client = boto3.client("lambda", region_name=region, config=NO_RETRY)
     name = wired.topology.function(region, "payment_processing").name
     mappings = client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
-    assert [m["State"] for m in mappings] == ["Enabled"]
-    client.update_event_source_mapping(UUID=mappings[0]["UUID"], Enabled=False)
-    assert not wired.world.lambda_control.mapping(region, "payment_processing")[0].enabled
+    assert [m["State"] for m in mappings] == ["Disabled"]  # a standby's mapping is deployed disabled (#13)
     client.update_event_source_mapping(UUID=mappings[0]["UUID"], Enabled=True)
+    assert wired.world.lambda_control.mapping(region, "payment_processing")[0].enabled
+    client.update_event_source_mapping(UUID=mappings[0]["UUID"], Enabled=False)
     assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 10
     client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=50)
     assert wired.world.lambda_control.concurrency[(region, name)] == 50
