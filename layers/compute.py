@@ -353,6 +353,9 @@ class ComputeStack(LayerStack):
             variables["HEARTBEAT_STALE_SECONDS"] = str(self.config.heartbeat_stale_seconds)
             # The probe's own-health check asks the URL the Route 53 checker asks (edge layer).
             variables["REGIONAL_HEALTH_URL"] = f"https://{self.config.regional_host(self.region)}{HEALTH_PATH}"
+            # Asked only when its own fails: the lease moves for a failing region, not a failing vantage point.
+            peer = next(r for r in self.config.regions if r != self.region)
+            variables["PEER_HEALTH_URL"] = f"https://{self.config.regional_host(peer)}{HEALTH_PATH}"
             variables["LEASE_SECONDS"] = str(self.config.lease_seconds)
             variables["LEASE_SAFETY_MARGIN_SECONDS"] = str(self.config.lease_safety_margin_seconds)
             variables["PENDING_SWEEP_AGE_SECONDS"] = str(self.config.pending_sweep_age_seconds)

@@ -805,8 +805,11 @@ class ObservabilityStack(LayerStack):
         API 5xx rate and average latency of each payment route (the same alarms Route 53 watches
         through the calculated health check; 4xx, such as rejected bad input, never counts),
         failures and throttles of the validation function, write throttles on the two tables every
-        payment writes, and, where the composite can see it (same region), the HTTPS health check.
-        p99 latency and the other functions inform people, they don't fail over.
+        payment writes. p99 latency and the other functions inform people, they don't fail over.
+        Never the HTTPS health check: ``/health`` answers 503 in a primary that does not hold the
+        lease (by design, so DNS follows the lease), so it would mark a healthy standby primary
+        unhealthy after every failover, and failback (refused for an unhealthy region) could
+        never happen (found by the DR drill, ``failback_after_recovery``).
         """
         members: dict[str, CloudwatchMetricAlarm] = {
             f"edge_{key}": alarm for key, alarm in self.edge.api_alarms.items()
@@ -818,8 +821,6 @@ class ObservabilityStack(LayerStack):
             "idempotency_write_throttles",
         ):
             members[key] = self.alarms[key]
-        if self.region == ROUTE53_METRICS_REGION:
-            members["health_check_https"] = self.alarms["health_check_https"]
         return members
 
     def _composite_alarm(self) -> CloudwatchCompositeAlarm:

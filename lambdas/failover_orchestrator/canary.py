@@ -9,7 +9,10 @@ Run once per probe (the one-minute schedule), after the heartbeat:
   is published as ``ReplicationCanaryLagMs``; a token that never arrives is published as the
   timeout, so the alarm at the 1 s budget fires on a stall as well as on slowness.
 - **Own health.** ``GET`` this region's ``/health`` (``REGIONAL_HEALTH_URL``, the same URL the
-  Route 53 checker uses) and publish ``RegionHealthy`` 1 or 0. Route 53's metrics exist only in
+  Route 53 checker uses), up to :data:`HEALTH_ATTEMPTS` times :data:`HEALTH_RETRY_S` apart (like
+  Route 53's failure threshold, so one lost request is not a failure), and publish
+  ``RegionHealthy`` 1 or 0. The holder of the lease hands it over when this fails: DNS is moving
+  clients away from it at the same time (handler ``on_schedule``). Route 53's metrics exist only in
   us-east-1; this metric lives in the region itself, so the region alarms on its own topic even
   while us-east-1 is down.
 
@@ -34,6 +37,9 @@ CANARY_POLL_INTERVAL_S = 0.1
 CANARY_TTL_S = 24 * 3600
 #: Seconds the own-health request may take; the Route 53 checker allows 4 s to connect, 2 s to answer.
 HEALTH_TIMEOUT_S = 4.0
+#: Attempts before the region counts unhealthy, and the pause between them (Route 53: 3 x 10 s).
+HEALTH_ATTEMPTS = 3
+HEALTH_RETRY_S = 5.0
 #: Metric names (namespace and ``region``/``service`` dimensions from Powertools).
 LAG_METRIC = "ReplicationCanaryLagMs"
 HEALTH_METRIC = "RegionHealthy"
@@ -96,12 +102,26 @@ def replication_canary(
         sleep(CANARY_POLL_INTERVAL_S)
 
 
-def region_healthy(url: str, opener: Callable[..., Any] = urllib.request.urlopen) -> bool:
-    """Whether ``url`` (this region's ``/health``) answers 200 within :data:`HEALTH_TIMEOUT_S`."""
+def region_healthy(
+    url: str,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = HEALTH_ATTEMPTS,
+) -> bool:
+    """Whether ``url`` (a region's ``/health``) answers 200 within :data:`HEALTH_TIMEOUT_S`, in ``attempts`` tries."""
     if not url.startswith("https://"):
         return False
+    for attempt in range(attempts):
+        if attempt:
+            sleep(HEALTH_RETRY_S)
+        if _answers_200(url, opener):
+            return True
+    return False
+
+
+def _answers_200(url: str, opener: Callable[..., Any]) -> bool:
     try:
-        request = urllib.request.Request(url, method="GET")  # noqa: S310 (https only, checked above)
+        request = urllib.request.Request(url, method="GET")  # noqa: S310 (https only, checked by the caller)
         with opener(request, timeout=HEALTH_TIMEOUT_S) as response:
             return response.status == 200
     except Exception:  # 503 (fenced, unavailable), DNS, TLS, timeout: all mean "not healthy"
@@ -129,7 +149,7 @@ def probe(
         if not result.seen:
             logger.warning("canary not replicated in time", extra={"peer": peer_region, "error": result.error})
     if health_url:
-        healthy = region_healthy(health_url)
+        healthy = region_healthy(health_url, sleep=canary_options.get("sleep", time.sleep))
         metrics.add_metric(name=HEALTH_METRIC, unit="Count", value=1 if healthy else 0)
         summary["region_healthy"] = healthy
     metrics.flush_metrics()

@@ -68,6 +68,8 @@ LAMBDA = {region: clients.client("lambda", region=region, max_attempts=3) for re
 SNS = clients.client("sns")
 SQS = clients.client("sqs")
 #: The probe's replication canary and own-health check (canary.py): where and how they report.
+#: The peer's ``/health``: asked only when this region's own fails (a failing vantage point moves nothing).
+PEER_HEALTH_URL = os.environ.get("PEER_HEALTH_URL")
 PROBE_CHECKS = {
     "health_url": os.environ.get("REGIONAL_HEALTH_URL"),
     "metrics": metrics,
@@ -129,8 +131,11 @@ def heartbeat_seq(client: Any, region: str) -> int:
     return int(item["seq"]["N"]) if item and "seq" in item else -1
 
 
-def observe(lease: Lease, now: datetime) -> Watch:
-    """Update ``watch#<region>``: when the lease and the peer's heartbeat last changed, by this clock."""
+def observe(lease: Lease, now: datetime, write: bool = True) -> Watch:
+    """Update ``watch#<region>``: when the lease and the peer's heartbeat last changed, by this clock.
+
+    ``write=False`` (a dry run) computes the same answer and writes nothing.
+    """
     previous = Watch.from_item(
         DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": watch_key(REGION)}}, ConsistentRead=True).get("Item")
     )
@@ -145,7 +150,7 @@ def observe(lease: Lease, now: datetime) -> Watch:
         heartbeat_seq=peer_seq,
         heartbeat_seen_at=now_ms if heartbeat_changed else previous.heartbeat_seen_at,
     )
-    if watch != previous:
+    if write and watch != previous:
         DYNAMODB.put_item(TableName=TABLE, Item=watch.item())
     return watch
 
@@ -379,7 +384,7 @@ def handover(
             "status": "noop",
             "reason": f"{old} does not hold the lease ({lease.holder or 'nobody'} does)",
         }
-    refusal = handover_refusal(new, now, failback)
+    refusal = handover_refusal(new, now, failback, dry_run)
     if refusal:
         if not dry_run:
             key = put_record("refused", old, source, iso(now), {"reason": refusal, "to": new}, now)
@@ -445,14 +450,14 @@ def handover(
     }
 
 
-def handover_refusal(target: str, now: datetime, failback: bool) -> str | None:
+def handover_refusal(target: str, now: datetime, failback: bool, dry_run: bool = False) -> str | None:
     """Why the lease must not move to ``target`` now, or None."""
     if not control.read_healthy(DYNAMODB, TABLE, target):
         return f"{target} is unhealthy (its composite alarm is in ALARM): moving the lease there would help nobody"
     if target == PEER:
-        watch = Watch.from_item(
-            DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": watch_key(REGION)}}, ConsistentRead=True).get("Item")
-        )
+        # Observed now, not as of the last probe: an operator's failback a minute after the peer
+        # came back must not be refused only because no probe has run since (the DR drill found it).
+        watch = observe(control.read_lease(DYNAMODB, TABLE), now, write=not dry_run)
         if not peer_alive(watch, now):
             return (
                 f"{target}'s heartbeat has not changed for {SETTINGS.heartbeat_stale_seconds} s (by {REGION}'s clock)"
@@ -482,6 +487,15 @@ def replication_lag(now: datetime) -> str | None:
 # ---------------------------------------------------------------- events
 
 
+def peer_answers_health() -> bool:
+    """Whether the peer's ``/health`` answers 200, so it can take the lease.
+
+    When this region's own ``/health`` fails and the peer's does too, the fault is more likely
+    where we ask from (egress, DNS) than in this region: the lease stays.
+    """
+    return bool(PEER_HEALTH_URL) and canary.region_healthy(PEER_HEALTH_URL)
+
+
 def on_schedule(now: datetime) -> dict[str, Any]:
     """Heartbeat; renew and sweep when active; watch, keep the consumer stopped and promote when standby."""
     write_heartbeat(now)
@@ -493,9 +507,17 @@ def on_schedule(now: datetime) -> dict[str, Any]:
     base = {"region": REGION, "epoch": lease.epoch, "holder": lease.holder, "checks": checks}
     if lease.holder == REGION:
         unhealthy = not control.read_healthy(DYNAMODB, TABLE, REGION)
+        # The active region's own /health failing means Route 53 is moving clients away from it
+        # (its HTTPS check watches the same URL): the lease follows, or clients meet a standby.
+        unreachable = checks.get("region_healthy") is False and peer_answers_health()
         # An unhealthy holder whose alarm-time handover was refused retries quietly every probe.
-        if unhealthy and lease.active_for(REGION, epoch_ms(now)) and handover_refusal(PEER, now, False) is None:
-            return {**base, **handover("unhealthy", REGION, PEER, f"{REGION} is unhealthy", now, dry_run=False)}
+        if (
+            (unhealthy or unreachable)
+            and lease.active_for(REGION, epoch_ms(now))
+            and handover_refusal(PEER, now, False) is None
+        ):
+            why = f"{REGION} is unhealthy" if unhealthy else f"{REGION}'s own /health failed: DNS is moving away"
+            return {**base, **handover("unhealthy", REGION, PEER, why, now, dry_run=False)}
         result = renew(lease, now)
         if result["status"] == "renewed":
             result["actions"] = set_consumer(REGION, enabled=True)

@@ -283,6 +283,8 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             assert int(variables["HEARTBEAT_STALE_SECONDS"]) == CONFIG.heartbeat_stale_seconds
             # The same URL the Route 53 HTTPS health check requests (edge layer).
             assert variables["REGIONAL_HEALTH_URL"] == f"https://{regional_host(CONFIG, region)}{HEALTH_PATH}"
+            peer = next(r for r in CONFIG.regions if r != region)
+            assert variables["PEER_HEALTH_URL"] == f"https://{regional_host(CONFIG, peer)}{HEALTH_PATH}"
             assert int(variables["LEASE_SECONDS"]) == CONFIG.lease_seconds
             assert int(variables["LEASE_SAFETY_MARGIN_SECONDS"]) == CONFIG.lease_safety_margin_seconds
             assert int(variables["PENDING_SWEEP_AGE_SECONDS"]) == CONFIG.pending_sweep_age_seconds

@@ -363,6 +363,19 @@ def test_composite_alarm_uses_only_existing_alarms_of_its_region(synth: Synthesi
 
 
 @pytest.mark.parametrize("region", REGIONS)
+def test_composite_never_watches_a_route53_check_that_follows_the_lease(synth: Synthesized, region: str) -> None:
+    """A standby primary's ``/health`` is 503 by design: as a member it would block every failback."""
+    members = set(composite_members(synth, region))
+    route53 = {
+        resolved(synth, a, "alarm_name")
+        for a in synth.resources("aws_cloudwatch_metric_alarm")
+        if a.body.get("namespace") == "AWS/Route53"
+    }
+    assert route53, "the Route 53 health-check alarms exist (for people)"
+    assert not members & route53, members & route53
+
+
+@pytest.mark.parametrize("region", REGIONS)
 def test_composite_alarm_covers_validation_failures_and_write_throttles(synth: Synthesized, region: str) -> None:
     members = set(composite_members(synth, region))
     validation = resolved(

@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 from tools.drill import scenarios, synth
-from tools.drill.drill import Drill
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth", type=Path, help="an existing cdktf.out (default: synthesize into a temp dir)")
     parser.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--workers", type=int, help="scenarios run at once (default: one per core)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Dimension 'region' has already been added")
     started = time.perf_counter()
@@ -38,11 +38,16 @@ def main(argv: list[str] | None = None) -> int:
             outdir = Path(scratch) / "cdktf.out"
             app.synth(outdir)
         topology = synth.load(outdir)
-    synthesized = time.perf_counter()
-    chosen = [s for s in scenarios.SCENARIOS if not args.only or s.name in args.only]
+        synthesized = time.perf_counter()
+        chosen = [s for s in scenarios.SCENARIOS if not args.only or s.name in args.only]
+        unknown = sorted(set(args.only or ()) - {s.name for s in scenarios.SCENARIOS})
+        if unknown:
+            parser.error(
+                f"unknown scenario {', '.join(unknown)}; known: {', '.join(s.name for s in scenarios.SCENARIOS)}"
+            )
+        runs = scenarios.run_all(outdir, chosen, args.workers)
     results, failed = [], []
-    for scenario in chosen:
-        figures = Drill(topology, scenario).run()
+    for scenario, figures in zip(chosen, runs, strict=True):
         problems = scenarios.verdict(figures, scenario, topology)
         figures["verdict"] = [f"FAIL: {problem}" for problem in problems] if problems else ["pass"]
         if problems:

@@ -77,11 +77,14 @@ class ApiGateway:
             raise Unreachable(self.spec.regional_host)
         answer = self._answer(method, path, headers or {}, body)
         answer.region = self.spec.region
-        dims = {"ApiName": self.spec.api_name, "Stage": self.spec.stage}
-        self._metric(self.spec.region, "AWS/ApiGateway", "Count", dims, 1.0)
-        self._metric(self.spec.region, "AWS/ApiGateway", "5XXError", dims, 1.0 if answer.status >= 500 else 0.0)
-        self._metric(self.spec.region, "AWS/ApiGateway", "4XXError", dims, 1.0 if 400 <= answer.status < 500 else 0.0)
-        self._metric(self.spec.region, "AWS/ApiGateway", "Latency", dims, 50.0)
+        stage = {"ApiName": self.spec.api_name, "Stage": self.spec.stage}
+        # Stage-level datapoints always; method-level ones (detailed metrics) for a matched route.
+        route = next((r for pattern, r in self._routes if r.method == method and pattern.match(path)), None)
+        for dims in (stage, *([{**stage, "Method": route.method, "Resource": route.path}] if route else [])):
+            self._metric(self.spec.region, "AWS/ApiGateway", "Count", dims, 1.0)
+            self._metric(self.spec.region, "AWS/ApiGateway", "5XXError", dims, float(answer.status >= 500))
+            self._metric(self.spec.region, "AWS/ApiGateway", "4XXError", dims, float(400 <= answer.status < 500))
+            self._metric(self.spec.region, "AWS/ApiGateway", "Latency", dims, 50.0)
         return answer
 
     def _answer(self, method: str, path: str, headers: dict[str, str], body: str | None) -> Answer:

@@ -48,6 +48,8 @@ class Payment:
     payment_id: str | None = None
     final_error: str | None = None
     raw_body: str | None = None
+    #: A bad request on purpose (bad-input scenarios): must get a final 4xx, never a 202 or a 5xx.
+    bad: bool = False
 
     @property
     def open(self) -> bool:

@@ -66,6 +66,8 @@ class CloudWatch:
         self.states: dict[tuple[str, str], str] = {key: "INSUFFICIENT_DATA" for key in topology.alarms}
         self.changes: list[tuple[float, str, str, str]] = []
         self._evaluated_at: dict[tuple[str, str], float] = {}
+        #: Alarms held in a state whatever their inputs say (a correlated fault the drill does not model).
+        self.held: dict[tuple[str, str], str] = {}
 
     def put(self, region: str, namespace: str, metric: str, dimensions: dict[str, str], value: float) -> None:
         """One datapoint, now (lost when the region's CloudWatch is down)."""
@@ -77,6 +79,14 @@ class CloudWatch:
     def state(self, region: str, name: str) -> str | None:
         """An alarm's state (None: no such alarm)."""
         return self.states.get((region, name))
+
+    def hold(self, region: str, name: str, state: str | None) -> None:
+        """Hold an alarm in ``state`` from now on (None: release it to its inputs again)."""
+        if state is None:
+            self.held.pop((region, name), None)
+            return
+        self.held[(region, name)] = state
+        self._set(self.topology.alarms[(region, name)], state)
 
     def tick(self, down: set[str]) -> None:
         """Evaluate the alarms whose period ends now; CloudWatch in a region that is down does nothing."""
@@ -129,6 +139,7 @@ class CloudWatch:
 
     def _set(self, spec: AlarmSpec, state: str | None) -> None:
         key = (spec.region, spec.name)
+        state = self.held.get(key, state)
         old = self.states.get(key)
         if state is None or state == old:
             return

@@ -10,6 +10,7 @@ is measured once both regions are back.
 from __future__ import annotations
 
 import math
+import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 from moto import mock_aws
 
 from lambdas.payments_common import credentials
-from tools.drill.apigw import ApiGateway
+from tools.drill.apigw import ApiGateway, Unreachable
 from tools.drill.clients import GAVE_UP, Client, Payment, PaymentProvider
 from tools.drill.clock import SimClock
 from tools.drill.cloudwatch import CloudWatch
@@ -28,7 +29,7 @@ from tools.drill.esm import EventSourceMapping
 from tools.drill.route53 import Resolver, Route53
 from tools.drill.runtime import Runtime
 from tools.drill.synth import Topology
-from tools.drill.world import World
+from tools.drill.world import FunctionCrashed, World
 
 FINAL_STATUSES = frozenset({"PROCESSED", "DECLINED"})
 #: How long the drill waits, after the scenario, for everything to settle (simulated seconds).
@@ -36,6 +37,34 @@ SETTLE_LIMIT_S = 1200
 SETTLE_CHECK_EVERY_S = 10
 MERCHANT = "merchant-drill"
 _KEYS = uuid.UUID("6f1c1f7e-0b1d-4c55-9d51-6d1f0c0ad711")
+#: A Luhn-valid test card number (Visa's documented test number).
+_PAN = "4111111111111111"
+#: Bad requests a client might send (name -> body fields or raw text): each must get a final 4xx.
+BAD_INPUTS: tuple[tuple[str, dict[str, Any] | str], ...] = (
+    ("pan_as_token", {"amount": "10.00", "currency": "USD", "merchant_id": MERCHANT, "card_token": _PAN}),
+    (
+        "pan_in_extra_key",
+        {
+            "amount": "10.00",
+            "currency": "USD",
+            "merchant_id": MERCHANT,
+            "card_token": "tok_x1234",
+            "note": f"card {_PAN[:4]} {_PAN[4:8]} {_PAN[8:12]} {_PAN[12:]}",
+        },
+    ),
+    ("pan_as_merchant", {"amount": "10.00", "currency": "USD", "merchant_id": _PAN, "card_token": "tok_x1234"}),
+    (
+        "other_merchant",
+        {"amount": "10.00", "currency": "USD", "merchant_id": "merchant-other", "card_token": "tok_x1234"},
+    ),
+    (
+        "huge_exponent",
+        '{"amount": 1e999999, "currency": "USD", "merchant_id": "' + MERCHANT + '", "card_token": "tok_x1234"}',
+    ),
+    ("not_json", '{"amount": "10.00", "currency": '),
+    ("negative_amount", {"amount": "-5", "currency": "USD", "merchant_id": MERCHANT, "card_token": "tok_x1234"}),
+    ("unknown_currency", {"amount": "10.00", "currency": "XXX", "merchant_id": MERCHANT, "card_token": "tok_x1234"}),
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,10 @@ class Scenario:
     #: Whether the README's worst-case RTO covers this scenario.
     rto_covered: bool = False
     skews: dict[str, float] = field(default_factory=dict)
+    #: Every n-th new payment is bad input (:data:`BAD_INPUTS`, in turn); 0: none.
+    bad_input_every: int = 0
+    #: (from, until, rate): payments per second in that window instead of ``rate_per_s``.
+    bursts: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass
@@ -122,6 +155,8 @@ class Drill:
             region: ApiGateway(spec, self.runtime, self.clock, lambda r: r in self.world.down, self._metric)
             for region, spec in self.topology.apis.items()
         }
+        self._hosts = {spec.regional_host: region for region, spec in self.topology.apis.items()}
+        self.world.http = self._http
         self.cloudwatch = CloudWatch(self.topology, self.clock, self._notify, lambda r: r in self.world.down)
         self.runtime.metric = self.world.metric = self._metric
         self.route53 = Route53(self.topology, self.apis, self.clock, self.cloudwatch.state, self._metric)
@@ -154,6 +189,17 @@ class Drill:
         )
         self.world.replicator.deliver(float("inf"), set())  # the key is in both regions before traffic
         return key.token
+
+    def _http(self, caller: str | None, method: str, url: str) -> int | None:
+        """A function's HTTPS request to a regional API name (``/health``): its status, or None."""
+        parts = urllib.parse.urlsplit(url)
+        region = self._hosts.get(parts.hostname or "")
+        if region is None or (self.world.partitioned and caller not in (None, region)):
+            return None
+        try:
+            return self.apis[region].request(method, parts.path).status
+        except Unreachable:
+            return None
 
     def auth_headers(self) -> dict[str, str]:
         """What a client of the drill merchant sends with every request."""
@@ -261,6 +307,10 @@ class Drill:
         """An asynchronous invocation (schedule, SNS, an operator's manual action); errors are recorded."""
         try:
             result = self.runtime.invoke(region, function, event)
+        except FunctionCrashed as exc:  # killed mid-run: Lambda's async retries and the next schedule follow
+            self.orchestrator_results.append((self.now, region, "crashed"))
+            self.events.append((self.now, f"{function} in {region} crashed ({exc})"))
+            return
         except Exception as exc:  # an async invocation's error is retried by Lambda; the figures count it
             self.orchestrator_results.append((self.now, region, f"error: {type(exc).__name__}"))
             self.events.append((self.now, f"{function} in {region} raised {type(exc).__name__}"))
@@ -270,10 +320,17 @@ class Drill:
         for value in (status, nested):
             if value and value not in ("heartbeat", "ignored"):
                 self.orchestrator_results.append((self.now, region, value))
-                self.events.append((self.now, f"{function} in {region}: {value}"))
+                reason = result.get("reason") if value in ("refused", "rejected", "demoted", "noop") else None
+                self.events.append((self.now, f"{function} in {region}: {value}" + (f" ({reason})" if reason else "")))
+
+    def _rate(self) -> float:
+        for start, end, rate in self.scenario.bursts:
+            if start <= self.now < end:
+                return rate
+        return self.scenario.rate_per_s
 
     def _arrive(self) -> None:
-        self._arrivals += self.scenario.rate_per_s
+        self._arrivals += self._rate()
         while self._arrivals >= 1.0:
             self._arrivals -= 1.0
             number = self._payments
@@ -291,6 +348,14 @@ class Drill:
                 next_try=self.now,
                 headers=self.auth_headers(),
             )
+            every = self.scenario.bad_input_every
+            if every and number % every == every - 1:
+                _name, bad = BAD_INPUTS[(number // every) % len(BAD_INPUTS)]
+                payment.bad = True
+                if isinstance(bad, str):
+                    payment.raw_body = bad
+                else:
+                    payment.body = bad
             self.clients[number % len(self.clients)].submit(payment)
 
     def _watch_failover(self) -> None:
@@ -361,7 +426,9 @@ class Drill:
 
     def figures(self) -> dict[str, Any]:
         """The scenario's figures (plain names) and its timeline."""
-        payments = self.payments()
+        everything = self.payments()
+        bad = [p for p in everything if p.bad]
+        payments = [p for p in everything if not p.bad]
         acknowledged = [p for p in payments if p.acknowledged_at is not None]
         final = [p for p in acknowledged if p.payment_id and self._final_everywhere(p.payment_id)]
         attempts = [a for c in self.clients for a in c.attempts]
@@ -391,6 +458,8 @@ class Drill:
             "refused": sum(1 for p in payments if p.final_error not in (None, GAVE_UP)),
             "gave_up": sum(1 for p in payments if p.final_error == GAVE_UP),
             "attempts": len(attempts),
+            "bad_input": len(bad),
+            "bad_input_answers": dict(sorted(Counter(p.final_error or "202" for p in bad).items())),
             "rto_s": None
             if fault_at is None or self.first_success_elsewhere is None
             else round(self.first_success_elsewhere - fault_at, 1),

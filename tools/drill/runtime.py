@@ -162,17 +162,18 @@ class Runtime:
         context = FakeContext(spec.name, spec.arn, spec.timeout_s)
         stats = self.stats[(region, key)]
         stats.invocations += 1
-        previous, self.world.caller = self.world.caller, region
+        previous = self.world.caller, self.world.function
+        self.world.caller, self.world.function = region, key
         failed = False
         try:
             with exact_environ(lambda_environment(spec)), contextlib.redirect_stdout(self.logs):
                 return entry(event, context)
-        except Exception:
+        except BaseException:  # an error or a crash (FunctionCrashed): both are a Lambda error
             stats.errors += 1
             failed = True
             raise
         finally:
-            self.world.caller = previous
+            self.world.caller, self.world.function = previous
             if self.metric is not None:
                 dims = {"FunctionName": spec.name}
                 self.metric(region, "AWS/Lambda", "Invocations", dims, 1.0)

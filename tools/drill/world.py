@@ -13,9 +13,12 @@ to moto, and successful DynamoDB writes are captured for replication and for the
 
 from __future__ import annotations
 
+import email.message
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,6 +41,23 @@ _WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWr
 
 class DrillSetupError(RuntimeError):
     """moto's resources do not match what the synth says (names, URLs, ARNs)."""
+
+
+class FunctionCrashed(BaseException):
+    """The function's process died mid-invocation (killed, timed out): nothing after this runs.
+
+    A ``BaseException``, so no ``except Exception`` in the code under test can swallow it.
+    """
+
+
+@dataclass
+class Crash:
+    """Kill ``function`` in ``region`` right after its first successful write of item ``pk`` (one shot)."""
+
+    region: str
+    function: str
+    pk: str
+    fired_at: float | None = None
 
 
 @dataclass
@@ -140,11 +160,15 @@ class World:
     down: set[str] = field(default_factory=set)
     partitioned: bool = False
     faults: list[Fault] = field(default_factory=list)
+    crashes: list[Crash] = field(default_factory=list)
     observers: list[WriteObserver] = field(default_factory=list)
     #: (region, subject) of every SNS publish (summaries the orchestrator sends).
     published: list[tuple[float, str, str]] = field(default_factory=list)
     #: (region, service, operation) -> count of calls the code made.
     calls: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    #: http(caller region, method, url) -> status, or None when nothing answers (down, partition, unknown host).
+    http: Callable[[str | None, str, str], int | None] | None = None
 
     #: metric(region, namespace, name, dimensions, value): DynamoDB throttle datapoints of injected faults.
     metric: Callable[[str, str, str, dict[str, str], float], None] | None = None
@@ -153,6 +177,8 @@ class World:
         self.replicator = Replicator(self._apply_replicated)
         self.lambda_control = LambdaControl(self.topology)
         self.caller: str | None = None
+        #: The function (key) whose invocation is making the calls, if any.
+        self.function: str | None = None
         self._internal = 0
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str], Any] = {}
@@ -240,7 +266,23 @@ class World:
 
         with ExitStack() as stack:
             stack.enter_context(mock.patch.object(botocore_stubber, "process_request", process_request))
+            # Before the handlers are imported: ``canary.region_healthy`` binds the opener as a default.
+            stack.enter_context(mock.patch.object(urllib.request, "urlopen", self.urlopen))
             yield self
+
+    def urlopen(self, request: Any, timeout: float | None = None) -> Any:
+        """HTTPS from a function (the orchestrator's ``/health`` checks): answered by :attr:`http`.
+
+        Nothing leaves the process: a host the drill does not serve is a ``URLError``.
+        """
+        url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
+        method = request.get_method() if isinstance(request, urllib.request.Request) else "GET"
+        status = self.http(self.caller, method, url) if self.http is not None else None
+        if status is None:
+            raise urllib.error.URLError(f"drill: no answer from {url}")
+        if status >= 400:
+            raise urllib.error.HTTPError(url, status, "drill", email.message.Message(), None)
+        return _HttpResponse(status)
 
     def process_request(self, request: Any, moto: Callable[[Any], Any]) -> Any:
         """Faults, the Lambda control API, moto, and write capture, in that order."""
@@ -301,6 +343,11 @@ class World:
                 self.replicator.record(table, region, spec.regions, key, after, self.clock.now)
             for observer in self.observers:
                 observer(table, region, key, before[i], after, False)
+        for crash in self.crashes:
+            mine = crash.fired_at is None and (crash.region, crash.function) == (self.caller, self.function)
+            if mine and any(key.get("pk") == {"S": crash.pk} for _table, key in touched):
+                crash.fired_at = self.clock.elapsed
+                raise FunctionCrashed(f"{self.function} in {region} crashed after writing {crash.pk}")
         return answer
 
     @staticmethod
@@ -343,6 +390,19 @@ class World:
     def recover(self, region: str) -> None:
         """The region is back."""
         self.down.discard(region)
+
+
+@dataclass
+class _HttpResponse:
+    """What ``urlopen`` returns, as far as the handlers use it."""
+
+    status: int
+
+    def __enter__(self) -> _HttpResponse:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        return None
 
 
 def _operation(request: Any) -> str:

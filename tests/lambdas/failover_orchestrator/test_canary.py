@@ -102,14 +102,33 @@ def test_own_health_is_200_from_the_regional_url_only() -> None:
     assert len(seen) == 1, "never a plain-HTTP or file: URL"
 
 
-def test_own_health_fails_on_an_error_status_or_no_answer() -> None:
+def test_own_health_fails_on_an_error_status_or_no_answer_every_attempt() -> None:
+    calls: list[str] = []
+    pauses: list[float] = []
+
     def fenced(request: Any, timeout: float) -> Response:
+        calls.append(request.full_url)
         raise OSError("HTTP Error 503: Service Unavailable")
 
-    assert not canary.region_healthy("https://api-us-east-2.dev.example.com/health", opener=fenced)
-    assert not canary.region_healthy(
-        "https://api-us-east-2.dev.example.com/health", opener=lambda request, timeout: Response(204)
-    )
+    url = "https://api-us-east-2.dev.example.com/health"
+    assert not canary.region_healthy(url, opener=fenced, sleep=pauses.append)
+    assert len(calls) == canary.HEALTH_ATTEMPTS
+    assert pauses == [canary.HEALTH_RETRY_S] * (canary.HEALTH_ATTEMPTS - 1)
+    assert not canary.region_healthy(url, opener=lambda request, timeout: Response(204), sleep=pauses.append)
+
+
+def test_own_health_is_healthy_when_a_retry_answers_200() -> None:
+    answers = iter([OSError("connection reset"), Response(200)])
+
+    def flaky(request: Any, timeout: float) -> Response:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    pauses: list[float] = []
+    assert canary.region_healthy("https://api-us-east-2.dev.example.com/health", opener=flaky, sleep=pauses.append)
+    assert pauses == [canary.HEALTH_RETRY_S]
 
 
 def test_probe_publishes_lag_and_health_as_emf_metrics(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,3 +69,18 @@ def test_a_region_that_is_down_publishes_nothing(topology: Topology) -> None:
     cw.put(topology.primary, "AWS/Lambda", "Errors", {}, 1.0)
     cw.put(topology.secondary, "AWS/Lambda", "Errors", {}, 1.0)
     assert [d.region for d in cw.datapoints] == [topology.secondary]
+
+
+def test_a_held_composite_stays_in_alarm_until_released(topology: Topology) -> None:
+    cw, clock, sent = cloudwatch(topology)
+    composite = f"{topology.primary}-region-cannot-take-payments-dev"
+    run(cw, clock, 60)
+    cw.hold(topology.primary, composite, "ALARM")
+    assert cw.state(topology.primary, composite) == "ALARM"
+    run(cw, clock, 120)  # its members are all OK: a held alarm ignores them
+    assert cw.state(topology.primary, composite) == "ALARM"
+    cw.hold(topology.primary, composite, None)
+    run(cw, clock, 1)
+    assert cw.state(topology.primary, composite) == "OK"
+    states = [json.loads(e["Records"][0]["Sns"]["Message"])["NewStateValue"] for _r, _f, e in sent]
+    assert states == ["ALARM", "OK"]

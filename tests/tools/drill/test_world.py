@@ -72,3 +72,48 @@ def test_a_write_is_captured_and_replicated_after_the_lag(wired: Drill) -> None:
     wired.clock.advance(wired.world.replicator.lag_s)
     wired.world.replicate()
     assert peer.get_item(TableName="payments-control-dev", Key={"pk": item["pk"]})["Item"] == item
+
+
+def test_https_from_a_function_is_answered_by_the_drill_and_never_leaves_the_process(wired: Drill) -> None:
+    import urllib.error
+    import urllib.request
+
+    primary, secondary = wired.topology.regions
+    host = wired.topology.apis[primary].regional_host
+    # No lease yet in this wired drill: the real health handler answers 503 through the drill's API.
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        urllib.request.urlopen(f"https://{host}/health", timeout=1)
+    assert answered.value.code == 503
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen("https://example.com/health", timeout=1)
+    wired.world.partitioned, wired.world.caller = True, secondary
+    try:
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"https://{host}/health", timeout=1)
+    finally:
+        wired.world.partitioned, wired.world.caller = False, None
+
+
+def test_a_crash_kills_the_function_right_after_its_lease_write_once(wired: Drill) -> None:
+    from tools.drill.world import Crash, FunctionCrashed
+
+    region = wired.topology.secondary
+    client = boto3.client("dynamodb", region_name=region, config=NO_RETRY)
+    item = {"pk": {"S": "lease"}, "epoch": {"N": "7"}, "holder": {"S": region}, "valid_until": {"N": "0"}}
+    crash = Crash(region, "failover_orchestrator", "lease")
+    wired.world.crashes.append(crash)
+    wired.world.caller, wired.world.function = region, "failover_orchestrator"
+    try:
+        client.put_item(TableName="payments-control-dev", Item={"pk": {"S": "heartbeat#x"}})  # not the lease
+        with pytest.raises(FunctionCrashed):
+            client.put_item(TableName="payments-control-dev", Item=item)
+        client.put_item(TableName="payments-control-dev", Item=item)  # one shot
+    finally:
+        wired.world.caller, wired.world.function = None, None
+        wired.world.crashes.remove(crash)
+    assert crash.fired_at is not None
+    with wired.world.internal():
+        stored = wired.world.client("dynamodb", region).get_item(
+            TableName="payments-control-dev", Key={"pk": {"S": "lease"}}, ConsistentRead=True
+        )
+    assert stored["Item"]["epoch"] == {"N": "7"}, "the write itself happened before the crash"
