@@ -25,6 +25,7 @@ from layers.data import DataStack
 from layers.edge import EdgeGlobalStack, EdgeStack
 from layers.network import NetworkStack
 from layers.observability import ObservabilityStack
+from layers.witness import WitnessStack
 from tools.package import PackagingError
 
 
@@ -48,7 +49,12 @@ def build(app: App, config: Config, backend: BackendSettings) -> dict[str, Layer
     for region in config.regions:
         primary = None if config.is_primary(region) else data[config.primary_region]
         data[region] = add(DataStack(app, region=region, network=network[region], primary=primary, **common))
-    compute = {r: add(ComputeStack(app, region=r, network=network[r], data=data[r], **common)) for r in config.regions}
+    # The lease's third copy, in the witness region: both regions' orchestrators write it directly.
+    witness = add(WitnessStack(app, **common))
+    compute = {
+        r: add(ComputeStack(app, region=r, network=network[r], data=data[r], witness=witness, **common))
+        for r in config.regions
+    }
     zone = add(EdgeGlobalStack(app, **common))
     edge = {
         r: add(EdgeStack(app, region=r, compute=compute[r], zone=zone, account=account.get(r), **common))

@@ -57,6 +57,7 @@ from layers.base import BackendSettings, LayerStack
 from layers.config import Config
 from layers.data import PENDING_INDEX, DataStack
 from layers.network import NetworkStack
+from layers.witness import WitnessStack
 from tools.package import built_layer, stage_function
 
 RUNTIME = "python3.11"
@@ -171,12 +172,15 @@ class ComputeStack(LayerStack):
         backend: BackendSettings,
         network: NetworkStack,
         data: DataStack,
+        witness: WitnessStack,
     ) -> None:
         super().__init__(scope, layer="compute", region=region, config=config, backend=backend)
         self.network = network
         self.data = data
+        self.witness = witness
         self.add_dependency(network)
         self.add_dependency(data)
+        self.add_dependency(witness)
 
         self.partition: str = DataAwsPartition(self, "partition").partition
         self.account_id: str = DataAwsCallerIdentity(self, "account").account_id
@@ -358,6 +362,9 @@ class ComputeStack(LayerStack):
             variables["PEER_HEALTH_URL"] = f"https://{self.config.regional_host(peer)}{HEALTH_PATH}"
             variables["LEASE_SECONDS"] = str(self.config.lease_seconds)
             variables["LEASE_SAFETY_MARGIN_SECONDS"] = str(self.config.lease_safety_margin_seconds)
+            # The lease's third copy (docs/design.md, lease protocol).
+            variables["WITNESS_TABLE"] = self.witness.table.name
+            variables["WITNESS_REGION"] = self.config.witness_region
             variables["PENDING_SWEEP_AGE_SECONDS"] = str(self.config.pending_sweep_age_seconds)
             variables["PENDING_ALARM_AGE_SECONDS"] = str(self.config.pending_alarm_age_seconds)
         return variables
@@ -476,6 +483,11 @@ class ComputeStack(LayerStack):
             # That replica is encrypted with the peer region's replica of the data key (a multi-region
             # key: the same key id in every region).
             statement("UsePeerReplicaKey", ["kms:Decrypt", "kms:GenerateDataKey"], peer_keys),
+            # The witness copy of the lease (a plain table in the witness region): read, conditional
+            # put (bootstrap, promotion, handover, catch-up) and update (renewal, revocation).
+            statement("LeaseInWitness", lease_actions, [self.witness.table.arn]),
+            # The witness table is encrypted with the witness region's own key.
+            statement("UseWitnessKey", ["kms:Decrypt", "kms:GenerateDataKey"], [self.witness.key_arn]),
             # The sweeper reads the sparse index of PENDING payments and re-enqueues them.
             statement("FindPendingPayments", ["dynamodb:Query"], [f"{transactions_table}/index/{PENDING_INDEX.name}"]),
             statement("ReenqueuePendingPayments", ["sqs:SendMessage"], [self.processing_queue.arn]),

@@ -22,7 +22,8 @@ CDKTF_JSON = REPO_ROOT / "cdktf.json"
 
 #: Deploy order. A stack may depend only on stacks of its own or an earlier layer.
 #: ``account`` (opt-in, ``manageApiGatewayAccount``) holds what AWS keeps once per account and region.
-LAYER_ORDER: tuple[str, ...] = ("account", "network", "data", "compute", "edge", "observability")
+#: ``witness`` is one stack in ``witnessRegion`` (the lease's third copy); compute reads its table and key.
+LAYER_ORDER: tuple[str, ...] = ("account", "network", "data", "witness", "compute", "edge", "observability")
 #: The one stack with local state: it creates the state bucket and lock table.
 BOOTSTRAP = "bootstrap"
 
@@ -84,6 +85,8 @@ class Config:
     primary_region: str = "us-east-1"
     #: Region that takes traffic when the primary fails.
     secondary_region: str = "us-east-2"
+    #: Third region holding the lease witness table (a third copy of the lease: majority of three).
+    witness_region: str = "us-west-2"
     #: Parent domain; the hosted zone is ``<suffix>.<domain_name>``.
     domain_name: str = "payments.example.com"
     #: This deployment owns API Gateway's account-wide CloudWatch Logs role (``account-<region>``
@@ -253,6 +256,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("environmentSuffix", "ENVIRONMENT_SUFFIX", "environment_suffix"),
     ("primaryRegion", "PRIMARY_REGION", "primary_region"),
     ("secondaryRegion", "SECONDARY_REGION", "secondary_region"),
+    ("witnessRegion", "WITNESS_REGION", "witness_region"),
     ("domainName", "DOMAIN_NAME", "domain_name"),
     ("alertEmails", "ALERT_EMAILS", "alert_emails"),
     ("vpcCidrs", "VPC_CIDRS", "vpc_cidrs"),
@@ -421,6 +425,16 @@ def _validate(config: Config, source: Mapping[str, str]) -> None:
             raise ConfigError(key(attr), region, f"must be one of {', '.join(sorted(KNOWN_REGIONS))}")
     if config.primary_region == config.secondary_region:
         raise ConfigError(key("secondary_region"), config.secondary_region, "must differ from the primary region")
+    if config.witness_region not in KNOWN_REGIONS:
+        raise ConfigError(
+            key("witness_region"), config.witness_region, f"must be one of {', '.join(sorted(KNOWN_REGIONS))}"
+        )
+    if config.witness_region in config.regions:
+        raise ConfigError(
+            key("witness_region"),
+            config.witness_region,
+            "must differ from the primary and the secondary region (the witness is the third copy of the lease)",
+        )
     if not DOMAIN_RE.match(config.domain_name):
         raise ConfigError(
             key("domain_name"), config.domain_name, "must be a lowercase DNS name such as payments.example.com"

@@ -37,3 +37,14 @@ def test_bad_config_leaves_an_earlier_synth_untouched(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "SECONDARY_REGION" in done.stderr
     assert (outdir / "manifest.json").read_text() == "{}"
+
+
+def test_a_witness_region_equal_to_a_serving_region_exits_2_with_one_line(tmp_path: Path) -> None:
+    outdir = tmp_path / "cdktf.out"
+    done = run_main(outdir, WITNESS_REGION="us-east-2")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: invalid config WITNESS_REGION='us-east-2': must differ from the primary and the secondary region "
+        "(the witness is the third copy of the lease)"
+    ]
+    assert not outdir.exists()

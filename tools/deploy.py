@@ -119,9 +119,13 @@ def _regional(stack: str) -> bool:
 
 
 def _regions_in_order(outdir: Path, regions: set[str]) -> list[str]:
-    """Primary first: the configured order when it names these regions, else the order the dependencies allow."""
-    configured = list(load_config().regions)
-    candidates = [configured] if set(configured) == regions else []
+    """Primary first: the configured order (primary, secondary, witness) when it names these regions.
+
+    Else the first order the dependencies allow.
+    """
+    config = load_config()
+    configured = [*config.regions, config.witness_region]
+    candidates = [order for order in (configured, list(config.regions)) if set(order) == regions]
     candidates += [list(order) for order in itertools.permutations(sorted(regions))]
     for order in candidates:
         try:

@@ -3,10 +3,11 @@
 One function, deployed in both regions, outside the VPC so it reaches both replicas directly:
 
 - the EventBridge schedule (every ``probeIntervalMinutes``): write this region's heartbeat;
-  if this region holds the lease, renew it (peer replica first, then its own) and sweep PENDING
-  payments; if the peer holds it, watch it by this region's clock and promote this region once
-  it has not been renewed for lease + margin. The consumer of the region's processing queue is
-  kept enabled only while the region is active.
+  if this region holds the lease, renew it (the peer's replica and the witness first, then its
+  own once one of them accepted: two of three copies) and sweep PENDING payments; if the peer
+  holds it, watch it in its own replica and in the witness by this region's clock and promote
+  this region once neither changed for lease + margin (witness, peer, own: again two of three).
+  The consumer of the region's processing queue is kept enabled only while the region is active.
 - SNS notifications of a region's composite ``...region-cannot-take-payments...`` alarm: ALARM
   marks the region unhealthy and hands the lease away from it if it holds it; OK marks it healthy
   (it never moves the lease back).
@@ -21,6 +22,7 @@ handover needs a healthy, live target. Malformed events are rejected with ``{"st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -46,6 +48,10 @@ ALERT_TOPIC_ARN = SETTINGS.require("alert_topic_arn")
 QUEUE_URL = SETTINGS.require("processing_queue_url")
 TABLE = SETTINGS.control_table
 REGION, PEER = SETTINGS.region, SETTINGS.peer_region
+#: The third copy of the lease: a plain table in a third region (docs/design.md, lease protocol).
+WITNESS_TABLE = SETTINGS.require("witness_table")
+WITNESS_REGION = SETTINGS.require("witness_region")
+WITNESS = "witness"
 logger = observability.logger()
 metrics = observability.metrics(REGION)
 
@@ -63,7 +69,10 @@ DYNAMODB = clients.client("dynamodb")
 #: The other region's replica, written directly (renewals, handovers). Short timeouts: that
 #: region may be the one that is down.
 PEER_DYNAMODB = clients.client("dynamodb", region=PEER, max_attempts=2, connect_timeout=1.0, read_timeout=2.0)
-REPLICAS = {REGION: DYNAMODB, PEER: PEER_DYNAMODB}
+#: The witness table in the third region, read and written directly; short timeouts too.
+WITNESS_DYNAMODB = clients.client(
+    "dynamodb", region=WITNESS_REGION, max_attempts=2, connect_timeout=1.0, read_timeout=2.0
+)
 LAMBDA = {region: clients.client("lambda", region=region, max_attempts=3) for region in SETTINGS.regions}
 SNS = clients.client("sns")
 SQS = clients.client("sqs")
@@ -90,13 +99,28 @@ class Watch:
     lease_seen_at: int = 0
     heartbeat_seq: int = -1
     heartbeat_seen_at: int = 0
+    #: The witness's lease (epoch, seq) and when it last changed (-1: never read).
+    witness_epoch: int = -1
+    witness_seq: int = -1
+    witness_seen_at: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any] | None) -> Watch:
-        """From a low-level item (or None: nothing seen yet)."""
+        """From a low-level item (or None: nothing seen yet); a field an older item lacks is unseen."""
         if not item:
             return cls()
-        return cls(*(int(item[name]["N"]) for name in cls.__dataclass_fields__))
+        defaults = cls()
+        return cls(
+            **{
+                name: int(item[name]["N"]) if name in item else getattr(defaults, name)
+                for name in cls.__dataclass_fields__
+            }
+        )
+
+    @property
+    def last_change(self) -> int:
+        """When the lease last changed in this replica or the witness (epoch ms, this clock)."""
+        return max(self.lease_seen_at, self.witness_seen_at)
 
     def item(self) -> dict[str, Any]:
         """The ``watch#<region>`` item."""
@@ -131,9 +155,30 @@ def heartbeat_seq(client: Any, region: str) -> int:
     return int(item["seq"]["N"]) if item and "seq" in item else -1
 
 
-def observe(lease: Lease, now: datetime, write: bool = True) -> Watch:
-    """Update ``watch#<region>``: when the lease and the peer's heartbeat last changed, by this clock.
+def replica(region: str) -> Any:
+    """The DynamoDB client of ``region``'s replica of the control table."""
+    return DYNAMODB if region == REGION else PEER_DYNAMODB
 
+
+def others() -> tuple[tuple[str, Any, str], ...]:
+    """The two copies of the lease besides this region's own: (name, client, table), peer first."""
+    return ((PEER, PEER_DYNAMODB, TABLE), (WITNESS, WITNESS_DYNAMODB, WITNESS_TABLE))
+
+
+def read_witness() -> Lease | None:
+    """The witness's lease, read directly (consistent); None when the witness cannot be read."""
+    try:
+        return control.read_lease(WITNESS_DYNAMODB, WITNESS_TABLE)
+    except Exception as exc:  # the witness region may be down: it counts as unchanged
+        metrics.add_metric(name="WitnessReadFailed", unit="Count", value=1)
+        logger.warning("could not read the witness", extra={"witness": WITNESS_REGION, "error": type(exc).__name__})
+        return None
+
+
+def observe(lease: Lease, witness: Lease | None, now: datetime, write: bool = True) -> Watch:
+    """Update ``watch#<region>``: when the lease (here and in the witness) and the peer's heartbeat last changed.
+
+    By this region's clock. ``witness`` None (not read, or unreadable) leaves the witness part as it was.
     ``write=False`` (a dry run) computes the same answer and writes nothing.
     """
     previous = Watch.from_item(
@@ -143,12 +188,17 @@ def observe(lease: Lease, now: datetime, write: bool = True) -> Watch:
     peer_seq = heartbeat_seq(DYNAMODB, PEER)
     lease_changed = (lease.epoch, lease.seq) != (previous.lease_epoch, previous.lease_seq)
     heartbeat_changed = peer_seq != previous.heartbeat_seq
+    seen = (previous.witness_epoch, previous.witness_seq) if witness is None else (witness.epoch, witness.seq)
+    witness_changed = seen != (previous.witness_epoch, previous.witness_seq)
     watch = Watch(
         lease_epoch=lease.epoch,
         lease_seq=lease.seq,
         lease_seen_at=now_ms if lease_changed else previous.lease_seen_at,
         heartbeat_seq=peer_seq,
         heartbeat_seen_at=now_ms if heartbeat_changed else previous.heartbeat_seen_at,
+        witness_epoch=seen[0],
+        witness_seq=seen[1],
+        witness_seen_at=now_ms if witness_changed else previous.witness_seen_at,
     )
     if write and watch != previous:
         DYNAMODB.put_item(TableName=TABLE, Item=watch.item())
@@ -189,7 +239,7 @@ def set_health(region: str, healthy: bool, reason: str, changed_at: str) -> list
         "reason": {"S": reason},
         "changed_at": {"S": changed_at},
     }
-    for target, client in REPLICAS.items():
+    for target, client in ((REGION, DYNAMODB), (PEER, PEER_DYNAMODB)):
         try:
             client.put_item(
                 TableName=TABLE,
@@ -210,10 +260,21 @@ def set_health(region: str, healthy: bool, reason: str, changed_at: str) -> list
 
 
 def peer_write_failed(region: str, exc: Exception) -> str:
-    """Count and log a failed write into the peer's replica; returns the note for the summary."""
+    """Count and log a failed write into the peer's replica or the witness; returns the note for the summary."""
+    if region == WITNESS:
+        metrics.add_metric(name="WitnessWriteFailed", unit="Count", value=1)
+        logger.warning(
+            "could not write into the witness", extra={"witness": WITNESS_REGION, "error": type(exc).__name__}
+        )
+        return f"could not write into the witness in {WITNESS_REGION} ({type(exc).__name__})"
     metrics.add_metric(name="PeerWriteFailed", unit="Count", value=1)
     logger.warning("could not write into the peer replica", extra={"peer": region, "error": type(exc).__name__})
     return f"could not write into the {region} replica ({type(exc).__name__})"
+
+
+def where(name: str) -> str:
+    """``the witness`` or ``the <region> replica``, for notes."""
+    return f"the witness ({WITNESS_REGION})" if name == WITNESS else f"the {name} replica"
 
 
 # ---------------------------------------------------------------- queue consumer
@@ -298,63 +359,142 @@ def sweep(lease: Lease, now: datetime) -> dict[str, Any]:
 
 
 def bootstrap(now: datetime) -> dict[str, Any]:
-    """Epoch 1, held by the primary (only the primary creates it: two creators could race)."""
+    """Epoch 1, held by the primary (only the primary creates it: two creators could race).
+
+    Into the peer's replica and the witness first, then this replica once one of them took it.
+    """
     if SETTINGS.region != SETTINGS.primary_region:
         return {"status": "no_lease", "reason": f"waiting for {SETTINGS.primary_region} to create the first lease"}
     first = Lease(epoch=1, holder=REGION, valid_until=lease_until(now), began_at=iso(now), reason="bootstrap")
-    try:
-        if not control.create_first_lease(PEER_DYNAMODB, TABLE, first, iso(now)):
-            return {"status": "no_lease", "reason": f"{PEER} already has a lease: replication will bring it"}
-    except ClientError as exc:
-        if control.is_conditional_failure(exc):
-            raise
-        return {"status": "no_lease", "reason": peer_write_failed(PEER, exc)}
+    created, notes = [], []
+    for name, client, table in others():
+        try:
+            if not control.create_first_lease(client, table, first, iso(now)):
+                return {"status": "no_lease", "reason": f"{where(name)} already has a lease: the next probe brings it"}
+            created.append(name)
+        except Exception as exc:  # unreachable: the other copy may still make the majority
+            notes.append(peer_write_failed(name, exc))
+    if not created:
+        return {"status": "no_lease", "reason": "; ".join(notes)}
     control.create_first_lease(DYNAMODB, TABLE, first, iso(now))
-    return {"status": "bootstrapped", "epoch": 1, "holder": REGION}
+    return {"status": "bootstrapped", "epoch": 1, "holder": REGION, "copies": [*created, REGION], "actions": notes}
 
 
 def renew(lease: Lease, now: datetime) -> dict[str, Any]:
-    """Extend this region's lease: the peer's replica first; this one only if that worked."""
+    """Extend this region's lease: the peer's replica and the witness first; this one once either accepted."""
     until = lease_until(now)
-    try:
-        renewed_in_peer = control.renew(PEER_DYNAMODB, TABLE, lease, until, iso(now))
-    except Exception as exc:  # unreachable peer: do not extend here, self-demote when valid_until passes
-        return {"status": "renewal_failed", "reason": peer_write_failed(PEER, exc), "valid_until": lease.valid_until}
-    if not renewed_in_peer:
-        return step_down(lease, now)
+    extended = dataclasses.replace(lease, valid_until=until, seq=lease.seq + 1)
+    counted: list[str] = []
+    notes: list[str] = []
+    newest, revoked = lease, False
+    for name, client, table in others():
+        try:
+            if control.renew(client, table, lease, until, iso(now)):
+                counted.append(name)
+                continue
+            there = control.read_lease(client, table)
+            if there.epoch > newest.epoch:
+                newest = there
+            elif there.epoch < lease.epoch and control.catch_up(client, table, extended, iso(now)):
+                counted.append(name)
+                notes.append(f"brought {where(name)} up to epoch {lease.epoch}")
+            else:
+                revoked = True
+                notes.append(f"{where(name)} refused the renewal: epoch {lease.epoch} is revoked there")
+        except Exception as exc:  # unreachable copy: it does not count; the other one may
+            notes.append(peer_write_failed(name, exc))
+    if newest.epoch > lease.epoch:
+        return step_down(lease, newest, now, notes)
+    if not counted:
+        # No majority: do not extend here, self-demote when valid_until passes.
+        status = "demoted" if revoked else "renewal_failed"
+        return {"status": status, "reason": "; ".join(notes), "valid_until": lease.valid_until}
     if not control.renew(DYNAMODB, TABLE, lease, until, iso(now)):
         return {"status": "demoted", "reason": "the lease changed in this replica (handover or revocation)"}
-    return {"status": "renewed", "epoch": lease.epoch, "valid_until": until}
+    return {
+        "status": "renewed",
+        "epoch": lease.epoch,
+        "valid_until": until,
+        "copies": [*counted, REGION],
+        "notes": notes,
+    }
 
 
-def step_down(lease: Lease, now: datetime) -> dict[str, Any]:
-    """The peer's replica no longer has our epoch: copy a newer one here, so this region stops at once."""
-    newer = control.read_lease(PEER_DYNAMODB, TABLE)
-    if newer.epoch > lease.epoch:
+def step_down(lease: Lease, newer: Lease, now: datetime, notes: list[str]) -> dict[str, Any]:
+    """Another copy holds a newer epoch: copy it here (if it is the peer's), so this region stops at once."""
+    if newer.holder != REGION:
         control.replace_lease(
             DYNAMODB, TABLE, newer, expected_epoch=newer.epoch - 1, expected_seq=None, now_iso=iso(now)
         )
-        notes = set_consumer(REGION, enabled=False)
-        return {"status": "demoted", "reason": f"{newer.holder} holds epoch {newer.epoch}", "actions": notes}
-    # Same epoch but revoked there: the standby could not reach us and asked us to stop.
-    return {"status": "demoted", "reason": f"{PEER} revoked epoch {lease.epoch}", "valid_until": lease.valid_until}
+    actions = notes + set_consumer(REGION, enabled=False)
+    return {"status": "demoted", "reason": f"{newer.holder} holds epoch {newer.epoch}", "actions": actions}
 
 
-def promote(lease: Lease, now: datetime, why: str) -> dict[str, Any]:
-    """The holder has not renewed for lease + margin by this clock: take epoch + 1 here, then there."""
+def unfinished_promotion(lease: Lease, witness: Lease | None) -> bool:
+    """Whether the witness holds this region's claim on the next epoch while this replica does not.
+
+    That is a promotion that stopped after its first write (the function crashed or timed out).
+    """
+    return witness is not None and (witness.epoch, witness.holder) == (lease.epoch + 1, REGION)
+
+
+def promote(lease: Lease, witness: Lease | None, now: datetime, why: str) -> dict[str, Any]:
+    """Neither copy this region watches changed for lease + margin: claim epoch + 1 on a majority.
+
+    The witness first (unchanged since watched), then the peer's replica (best effort, or the
+    majority when the witness cannot be reached), then this replica, only once one of them took it.
+    """
     new = Lease(epoch=lease.epoch + 1, holder=REGION, valid_until=lease_until(now), began_at=iso(now), reason=why)
+    standby = {"status": "standby"}
+    if witness is not None and witness.epoch >= new.epoch and (witness.epoch, witness.holder) != (new.epoch, REGION):
+        if witness.holder != REGION:
+            control.replace_lease(
+                DYNAMODB, TABLE, witness, expected_epoch=witness.epoch - 1, expected_seq=None, now_iso=iso(now)
+            )
+        return {
+            **standby,
+            "reason": f"the witness holds epoch {witness.epoch} ({witness.holder}): this replica is behind",
+        }
+    actions: list[str] = []
+    counted: list[str] = []
+    if witness is None:
+        actions.append(f"the witness ({WITNESS_REGION}) could not be read: it cannot make the majority")
+    elif unfinished_promotion(lease, witness):
+        counted.append(WITNESS)
+        actions.append(f"the witness already held epoch {new.epoch} for {REGION}: finishing that promotion")
+    else:
+        try:
+            if not control.claim(WITNESS_DYNAMODB, WITNESS_TABLE, new, seen=witness, older_ok=False, now_iso=iso(now)):
+                return {**standby, "reason": "the holder renewed in the witness while promoting"}
+            counted.append(WITNESS)
+            actions.append(f"took epoch {new.epoch} in the witness ({WITNESS_REGION})")
+        except Exception as exc:  # the peer's replica may still make the majority
+            actions.append(peer_write_failed(WITNESS, exc))
+    try:
+        if control.claim(PEER_DYNAMODB, TABLE, new, seen=lease, older_ok=True, now_iso=iso(now)):
+            counted.append(PEER)
+            actions.append(f"wrote epoch {new.epoch} into the {PEER} replica")
+        elif not counted:
+            return {**standby, "reason": f"the holder renewed in the {PEER} replica while promoting"}
+        else:
+            actions.append(f"the {PEER} replica moved on: this replica decides")
+    except Exception as exc:  # unreachable: the witness alone may make the majority with this replica
+        actions.append(peer_write_failed(PEER, exc))
+    if not counted:
+        return {
+            **standby,
+            "reason": "no majority: neither the witness nor the peer's replica could be written",
+            "actions": actions,
+        }
     if not control.replace_lease(
         DYNAMODB, TABLE, new, expected_epoch=lease.epoch, expected_seq=lease.seq, now_iso=iso(now)
     ):
-        return {"status": "standby", "reason": "the lease changed while promoting: the holder renewed in time"}
-    actions = [f"took epoch {new.epoch} in {REGION}"]
-    try:
-        written = control.replace_lease(
-            PEER_DYNAMODB, TABLE, new, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
-        )
-        actions.append(f"wrote epoch {new.epoch} into the {PEER} replica" if written else f"{PEER} is ahead")
-    except Exception as exc:  # replication carries it; the old holder's lease is over anyway
-        actions.append(peer_write_failed(PEER, exc))
+        return {
+            **standby,
+            "reason": "the lease changed while promoting: the holder renewed in time",
+            "actions": actions,
+        }
+    actions.append(f"took epoch {new.epoch} in {REGION}")
     actions += set_consumer(REGION, enabled=True)
     swept = sweep(new, now)
     actions.append(f"re-enqueued {swept['swept']} pending payment(s)")
@@ -369,13 +509,16 @@ def promote(lease: Lease, now: datetime, why: str) -> dict[str, Any]:
         ],
     )
     logger.warning("promoted", extra={"epoch": new.epoch, "actions": actions})
-    return {"status": "promoted", "epoch": new.epoch, "actions": actions, **swept}
+    return {"status": "promoted", "epoch": new.epoch, "actions": actions, "copies": [*counted, REGION], **swept}
 
 
 def handover(
     source: str, old: str, new: str, reason: str, now: datetime, dry_run: bool, *, failback: bool = False
 ) -> dict[str, Any]:
-    """Move the lease from ``old`` to ``new`` now: the old holder's replica first, then the new holder's."""
+    """Move the lease from ``old`` to ``new`` now: the old holder's replica, then the witness, then the new holder's.
+
+    The old holder's replica and one more copy make the majority; the old holder stops before the new one starts.
+    """
     lease = control.read_lease(DYNAMODB, TABLE)
     result: dict[str, Any] = {"from": old, "to": new, "epoch": lease.epoch}
     if lease.holder != old:
@@ -393,10 +536,13 @@ def handover(
         return {**result, "status": "refused", "reason": refusal}
     successor = Lease(epoch=lease.epoch + 1, holder=new, valid_until=lease_until(now), began_at=iso(now), reason=reason)
     if dry_run:
-        actions = [f"write epoch {successor.epoch} (holder {new}) into the {old} replica, then the {new} replica"]
+        actions = [
+            f"write epoch {successor.epoch} (holder {new}) into the {old} replica, then the witness "
+            f"({WITNESS_REGION}), then the {new} replica"
+        ]
         actions += set_consumer(new, enabled=True, dry_run=True) if new == REGION else []
         return {**result, "status": "dry_run", "actions": [*actions, f"publish a summary to {ALERT_TOPIC_ARN}"]}
-    old_client, new_client = REPLICAS[old], REPLICAS[new]
+    old_client, new_client = replica(old), replica(new)
     try:
         stopped = control.replace_lease(
             old_client, TABLE, successor, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
@@ -404,10 +550,14 @@ def handover(
     except Exception as exc:
         if old == REGION:
             raise
-        # The old holder is unreachable: it cannot be stopped now. Revoke here so its renewals
-        # fail, and let the watchdog promote after lease + margin.
+        # The old holder is unreachable: it cannot be stopped now. Revoke here and in the witness so
+        # its renewals fail, and let the watchdog promote after lease + margin.
         note = peer_write_failed(old, exc)
         control.revoke(DYNAMODB, TABLE, lease, by=REGION)
+        try:
+            control.revoke(WITNESS_DYNAMODB, WITNESS_TABLE, lease, by=REGION)
+        except Exception as witness_exc:  # without it the holder may go on renewing there: it stays the one active
+            note += f"; {peer_write_failed(WITNESS, witness_exc)}"
         key = put_record("handover_pending", old, source, iso(now), {"reason": reason, "to": new}, now)
         publish(
             f"handover pending: {old} unreachable",
@@ -417,6 +567,13 @@ def handover(
     if not stopped:
         return {**result, "status": "stale", "reason": f"the {old} replica already has a newer epoch"}
     actions = [f"wrote epoch {successor.epoch} into the {old} replica ({old} stopped)"]
+    try:
+        control.replace_lease(
+            WITNESS_DYNAMODB, WITNESS_TABLE, successor, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
+        )
+        actions.append(f"wrote epoch {successor.epoch} into the witness ({WITNESS_REGION})")
+    except Exception as exc:  # the new holder's replica makes the majority with the old holder's
+        actions.append(peer_write_failed(WITNESS, exc))
     try:
         control.replace_lease(
             new_client, TABLE, successor, expected_epoch=lease.epoch, expected_seq=None, now_iso=iso(now)
@@ -457,7 +614,7 @@ def handover_refusal(target: str, now: datetime, failback: bool, dry_run: bool =
     if target == PEER:
         # Observed now, not as of the last probe: an operator's failback a minute after the peer
         # came back must not be refused only because no probe has run since (the DR drill found it).
-        watch = observe(control.read_lease(DYNAMODB, TABLE), now, write=not dry_run)
+        watch = observe(control.read_lease(DYNAMODB, TABLE), None, now, write=not dry_run)
         if not peer_alive(watch, now):
             return (
                 f"{target}'s heartbeat has not changed for {SETTINGS.heartbeat_stale_seconds} s (by {REGION}'s clock)"
@@ -503,7 +660,8 @@ def on_schedule(now: datetime) -> dict[str, Any]:
     lease = control.read_lease(DYNAMODB, TABLE)
     if lease.epoch == 0:
         return {**bootstrap(now), "checks": checks}
-    watch = observe(lease, now)
+    witness = None if lease.holder == REGION else read_witness()
+    watch = observe(lease, witness, now)
     base = {"region": REGION, "epoch": lease.epoch, "holder": lease.holder, "checks": checks}
     if lease.holder == REGION:
         unhealthy = not control.read_healthy(DYNAMODB, TABLE, REGION)
@@ -524,14 +682,17 @@ def on_schedule(now: datetime) -> dict[str, Any]:
             result.update(sweep(lease, now))
         return {**base, **result}
     actions = set_consumer(REGION, enabled=False)
-    unchanged_ms = epoch_ms(now) - watch.lease_seen_at
+    unchanged_ms = epoch_ms(now) - watch.last_change
+    if unfinished_promotion(lease, witness):
+        # The witness changed because of our own claim: judge the holder by this replica alone.
+        unchanged_ms = epoch_ms(now) - watch.lease_seen_at
     limit_ms = (SETTINGS.lease_seconds + SETTINGS.lease_safety_margin_seconds) * 1000
     if unchanged_ms <= limit_ms:
         return {**base, "status": "standby", "lease_unchanged_seconds": unchanged_ms // 1000, "actions": actions}
     if not control.read_healthy(DYNAMODB, TABLE, REGION):
         return {**base, "status": "standby", "reason": f"{REGION} is unhealthy: it does not promote itself"}
     why = f"the lease of {lease.holder} (epoch {lease.epoch}) was not renewed for {unchanged_ms // 1000} s"
-    return {**base, **promote(lease, now, why)}
+    return {**base, **promote(lease, witness, now, why)}
 
 
 def on_alarm(alarm: AlarmStateChange, now: datetime) -> dict[str, Any]:

@@ -55,6 +55,9 @@ class Settings:
     merchants_table: str | None = None
     alert_topic_arn: str | None = None
     processing_function_name: str | None = None
+    #: The lease witness (failover orchestrator only): a plain table in a third region.
+    witness_table: str | None = None
+    witness_region: str | None = None
     heartbeat_stale_seconds: int = DEFAULT_HEARTBEAT_STALE_SECONDS
     #: How long a renewal keeps the holder active (its own clock).
     lease_seconds: int = DEFAULT_LEASE_SECONDS
@@ -111,6 +114,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("SECONDARY_REGION must differ from PRIMARY_REGION")
     if values["AWS_REGION"] not in (values["PRIMARY_REGION"], values["SECONDARY_REGION"]):
         raise ConfigError(f"AWS_REGION={values['AWS_REGION']!r} is neither PRIMARY_REGION nor SECONDARY_REGION")
+    witness_region = environ.get("WITNESS_REGION", "").strip() or None
+    if witness_region in (values["PRIMARY_REGION"], values["SECONDARY_REGION"]):
+        raise ConfigError(f"WITNESS_REGION={witness_region!r} must differ from PRIMARY_REGION and SECONDARY_REGION")
     stale = _int(environ, "HEARTBEAT_STALE_SECONDS", MIN_HEARTBEAT_STALE_SECONDS, MAX_HEARTBEAT_STALE_SECONDS)
     lease = _int(environ, "LEASE_SECONDS", 60, 900)
     margin = _int(environ, "LEASE_SAFETY_MARGIN_SECONDS", 10, 600)
@@ -129,6 +135,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         merchants_table=environ.get("MERCHANTS_TABLE", "").strip() or None,
         alert_topic_arn=environ.get("ALERT_TOPIC_ARN", "").strip() or None,
         processing_function_name=environ.get("PROCESSING_FUNCTION_NAME", "").strip() or None,
+        witness_table=environ.get("WITNESS_TABLE", "").strip() or None,
+        witness_region=witness_region,
         heartbeat_stale_seconds=stale if stale is not None else DEFAULT_HEARTBEAT_STALE_SECONDS,
         lease_seconds=lease if lease is not None else DEFAULT_LEASE_SECONDS,
         lease_safety_margin_seconds=margin if margin is not None else DEFAULT_LEASE_SAFETY_MARGIN_SECONDS,

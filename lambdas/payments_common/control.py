@@ -11,8 +11,10 @@ The protocol is in docs/design.md ("One active region: the lease protocol"). Ite
 - ``health#<region>``: ``healthy`` (the region's composite alarm), ``changed_at``, ``reason``.
 - ``failover#<region>#<source>#<event time>``: one audit record per handover or promotion.
 
-Every function takes the DynamoDB client of the replica it reads or writes: the orchestrator
-writes the lease into both regions' replicas directly, in the order the protocol requires.
+Every function takes the DynamoDB client (and table) of the copy it reads or writes: the lease
+lives in three copies (this region's replica, the peer's replica, the witness table in a third
+region) and the orchestrator writes them directly, in the order the protocol requires; a write
+counts when it succeeded on two of the three.
 """
 
 from __future__ import annotations
@@ -221,14 +223,66 @@ def replace_lease(
     copying a newer epoch) only requires the replica not to be ahead.
     """
     if expected_seq is None:
-        condition = "attribute_not_exists(epoch) OR epoch <= :epoch"
-        values: dict[str, Any] = {":epoch": {"N": str(expected_epoch)}}
+        # Or the copy already has this very epoch and holder (an earlier attempt of the same move).
+        condition = "attribute_not_exists(epoch) OR epoch <= :epoch OR (epoch = :new AND holder = :holder)"
+        values: dict[str, Any] = {
+            ":epoch": {"N": str(expected_epoch)},
+            ":new": {"N": str(new.epoch)},
+            ":holder": {"S": new.holder},
+        }
     else:
         condition = "epoch = :epoch AND seq = :seq"
         values = {":epoch": {"N": str(expected_epoch)}, ":seq": {"N": str(expected_seq)}}
     try:
         client.put_item(
             TableName=table, Item=new.item(now_iso), ConditionExpression=condition, ExpressionAttributeValues=values
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        return False
+    return True
+
+
+def claim(client: Any, table: str, new: Lease, *, seen: Lease, older_ok: bool, now_iso: str) -> bool:
+    """Promotion: write ``new`` into one copy if it still holds what the claimant saw there.
+
+    ``seen`` is the lease the claimant watched in that copy (epoch 0: none). The copy may also
+    already hold ``new``'s epoch and holder (the claimant's own earlier, unfinished claim), or,
+    with ``older_ok``, an epoch older than ``seen`` (it is behind: its holder is not the one being
+    replaced). False when the copy changed: the holder renewed there.
+    """
+    clauses = ["(epoch = :new AND holder = :holder)"]
+    values: dict[str, Any] = {":new": {"N": str(new.epoch)}, ":holder": {"S": new.holder}}
+    if seen.epoch == 0:
+        clauses.append("attribute_not_exists(pk)")
+    else:
+        clauses.append("(epoch = :seen AND seq = :seq)")
+        values.update({":seen": {"N": str(seen.epoch)}, ":seq": {"N": str(seen.seq)}})
+        if older_ok:
+            clauses += ["attribute_not_exists(pk)", "epoch < :seen"]
+    try:
+        client.put_item(
+            TableName=table,
+            Item=new.item(now_iso),
+            ConditionExpression=" OR ".join(clauses),
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        return False
+    return True
+
+
+def catch_up(client: Any, table: str, lease: Lease, now_iso: str) -> bool:
+    """Bring a copy that is behind (no lease, or an older epoch) up to ``lease``; False when it is not behind."""
+    try:
+        client.put_item(
+            TableName=table,
+            Item=lease.item(now_iso),
+            ConditionExpression="attribute_not_exists(pk) OR epoch < :epoch",
+            ExpressionAttributeValues={":epoch": {"N": str(lease.epoch)}},
         )
     except ClientError as exc:
         if not is_conditional_failure(exc):

@@ -39,12 +39,15 @@ if str(LAMBDAS) not in sys.path:
 PRIMARY = "us-east-1"
 SECONDARY = "us-east-2"
 REGIONS = (PRIMARY, SECONDARY)
+#: The lease witness: a plain table in a third region (docs/design.md, lease protocol).
+WITNESS = "us-west-2"
 ACCOUNT = "123456789012"
 SUFFIX = "test"
 TRANSACTIONS = f"payments-transactions-{SUFFIX}"
 IDEMPOTENCY = f"payments-idempotency-{SUFFIX}"
 CONTROL = f"payments-control-{SUFFIX}"
 MERCHANTS = f"payments-merchants-{SUFFIX}"
+WITNESS_TABLE = f"payments-lease-witness-{SUFFIX}"
 QUEUE = f"payments-processing-{SUFFIX}"
 TOPIC = f"payments-alerts-{SUFFIX}"
 PROCESSING_FUNCTION = f"payment-processing-{SUFFIX}"
@@ -86,6 +89,8 @@ def function_env(function: str, region: str) -> dict[str, str]:
         "PROCESSING_QUEUE_URL": queue_url(region),
         "ALERT_TOPIC_ARN": topic_arn(region),
         "PROCESSING_FUNCTION_NAME": PROCESSING_FUNCTION,
+        "WITNESS_TABLE": WITNESS_TABLE,
+        "WITNESS_REGION": WITNESS,
         "HEARTBEAT_STALE_SECONDS": "180",
         "LEASE_SECONDS": "130",
         "LEASE_SAFETY_MARGIN_SECONDS": "40",
@@ -281,7 +286,8 @@ class Aws:
         into: str | None = None,
         revoked_by: str = "",
     ) -> None:
-        """Set the ``lease`` directly in the control table of ``into`` (default: both regions)."""
+        """Set the ``lease`` directly in the control table of ``into`` (a region, or :data:`WITNESS` for the
+        witness table; default: all three copies)."""
         item = {
             "pk": {"S": "lease"},
             "epoch": {"N": str(epoch)},
@@ -293,12 +299,12 @@ class Aws:
         }
         if revoked_by:
             item["revoked_by"] = {"S": revoked_by}
-        for target in [into] if into else REGIONS:
-            self.dynamodb[target].put_item(TableName=CONTROL, Item=item)
+        for target in [into] if into else (*REGIONS, WITNESS):
+            self.dynamodb[target].put_item(TableName=WITNESS_TABLE if target == WITNESS else CONTROL, Item=item)
 
     def lease(self, region: str) -> dict[str, Any] | None:
-        """The ``lease`` item of ``region``'s replica."""
-        return self.item(CONTROL, {"pk": "lease"}, region)
+        """The ``lease`` item of ``region``'s replica (:data:`WITNESS`: of the witness table)."""
+        return self.item(WITNESS_TABLE if region == WITNESS else CONTROL, {"pk": "lease"}, region)
 
 
 @pytest.fixture
@@ -313,7 +319,14 @@ def aws() -> Iterator[Aws]:
             url = handles.sqs[region].create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
             assert url == queue_url(region)
             boto3.client("sns", region_name=region).create_topic(Name=TOPIC)
-        # The steady state of a deployed pair: the primary holds the lease, in both replicas.
+        handles.dynamodb[WITNESS] = boto3.client("dynamodb", region_name=WITNESS)
+        handles.dynamodb[WITNESS].create_table(
+            TableName=WITNESS_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        )
+        # The steady state of a deployed pair: the primary holds the lease, in all three copies.
         handles.put_lease(PRIMARY)
         WRITES.clear()
         yield handles

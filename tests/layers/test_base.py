@@ -9,14 +9,25 @@ from layers.config import BOOTSTRAP, LAYER_ORDER, REGION_CODES, load_config
 from tests.synthesized import Synthesized
 
 CONFIG = load_config(environ={})
-#: Every layer the default config deploys per region (``account`` is opt-in: tests/layers/test_account.py).
-REGIONAL_LAYERS = tuple(layer for layer in LAYER_ORDER if layer != "account")
+#: Every layer the default config deploys per region (``account`` is opt-in: tests/layers/test_account.py;
+#: ``witness`` is one stack, in the witness region).
+REGIONAL_LAYERS = tuple(layer for layer in LAYER_ORDER if layer not in ("account", "witness"))
+WITNESS_STACK = stack_name("witness", CONFIG.witness_region)
 
 
-def test_one_stack_per_layer_and_region_plus_global_and_bootstrap(synth: Synthesized) -> None:
+def test_one_stack_per_layer_and_region_plus_global_witness_and_bootstrap(synth: Synthesized) -> None:
     expected = {stack_name(layer, region) for layer in REGIONAL_LAYERS for region in CONFIG.regions}
-    expected |= {"edge-global", BOOTSTRAP}
+    expected |= {"edge-global", WITNESS_STACK, BOOTSTRAP}
     assert set(synth.stacks) == expected
+
+
+def test_the_witness_stack_uses_the_witness_region_and_both_compute_stacks_depend_on_it(synth: Synthesized) -> None:
+    assert [p["region"] for p in synth.providers(WITNESS_STACK)] == [CONFIG.witness_region]
+    assert WITNESS_STACK == "witness-us-west-2"
+    deps = {name: set(stack["dependencies"]) for name, stack in synth.manifest["stacks"].items()}
+    assert deps[WITNESS_STACK] == set(), "the witness depends on nothing"
+    for region in CONFIG.regions:
+        assert WITNESS_STACK in deps[stack_name("compute", region)]
 
 
 def test_every_provider_sets_default_tags_with_its_own_region(synth: Synthesized) -> None:

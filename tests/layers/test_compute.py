@@ -289,6 +289,11 @@ def test_environment_follows_the_design_contract(synth: Synthesized, region: str
             assert int(variables["LEASE_SAFETY_MARGIN_SECONDS"]) == CONFIG.lease_safety_margin_seconds
             assert int(variables["PENDING_SWEEP_AGE_SECONDS"]) == CONFIG.pending_sweep_age_seconds
             assert int(variables["PENDING_ALARM_AGE_SECONDS"]) == CONFIG.pending_alarm_age_seconds
+            assert variables["WITNESS_TABLE"] == f"payments-lease-witness-{SUFFIX}"
+            assert variables["WITNESS_REGION"] == CONFIG.witness_region
+        else:
+            assert "WITNESS_TABLE" not in variables, f"{key}: only the orchestrator reaches the witness"
+        if key == "failover_orchestrator":
             assert "FAILOVER_PROCESSING_CONCURRENCY" not in variables, "capacity is provisioned, not raised"
         if key == "authorizer":
             assert variables["MERCHANTS_TABLE"] == f"payments-merchants-{SUFFIX}"
@@ -463,6 +468,12 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
             for arn in peer_control
             for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         }
+        # The lease's third copy: exactly these three actions on the witness table, and its own key.
+        | on(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ("table", f"payments-lease-witness-{SUFFIX}", CONFIG.witness_region),
+        )
+        | on(["kms:Decrypt", "kms:GenerateDataKey"], ("key", CONFIG.witness_region))
         | on(["dynamodb:Query"], ("index", f"payments-transactions-{SUFFIX}", region, "pending-index"))
         | on(["sqs:SendMessage"], queue)
         | on(["sns:Publish"], topic)

@@ -26,15 +26,21 @@ def test_defaults_come_from_cdktf_json_context() -> None:
     context = json.loads(CDKTF_JSON.read_text())["context"]
     assert config.environment_suffix == context["environmentSuffix"] == "dev"
     assert config.regions == ("us-east-1", "us-east-2")
+    assert config.witness_region == context["witnessRegion"] == "us-west-2"
     assert config.alert_emails == tuple(context["alertEmails"])
 
 
 def test_environment_variables_override_context() -> None:
     config = load_config(
         context=CONTEXT,
-        environ={"ENVIRONMENT_SUFFIX": "pr-42", "ALERT_EMAILS": "a@example.com, b@example.org"},
+        environ={
+            "ENVIRONMENT_SUFFIX": "pr-42",
+            "ALERT_EMAILS": "a@example.com, b@example.org",
+            "WITNESS_REGION": "ca-central-1",
+        },
     )
     assert config.environment_suffix == "pr-42"
+    assert config.witness_region == "ca-central-1"
     assert config.alert_emails == ("a@example.com", "b@example.org")
 
 
@@ -58,6 +64,9 @@ def test_cli_context_overrides_file_context() -> None:
         ({"PRIMARY_REGION": "us-east-9"}, "PRIMARY_REGION", "us-east-9", "must be one of"),
         ({"SECONDARY_REGION": "mars-1"}, "SECONDARY_REGION", "mars-1", "must be one of"),
         ({"SECONDARY_REGION": "us-east-1"}, "SECONDARY_REGION", "us-east-1", "differ from the primary"),
+        ({"WITNESS_REGION": "mars-1"}, "WITNESS_REGION", "mars-1", "must be one of"),
+        ({"WITNESS_REGION": "us-east-1"}, "WITNESS_REGION", "us-east-1", "differ from the primary and the secondary"),
+        ({"WITNESS_REGION": "us-east-2"}, "WITNESS_REGION", "us-east-2", "differ from the primary and the secondary"),
         ({"DOMAIN_NAME": "not a domain"}, "DOMAIN_NAME", "not a domain", "DNS name"),
         ({"DOMAIN_NAME": "Payments.Example.com"}, "DOMAIN_NAME", "Payments.Example.com", "lowercase DNS name"),
         ({"ALERT_EMAILS": "oncall-at-example.com"}, "ALERT_EMAILS", "oncall-at-example.com", "e-mail address"),

@@ -194,7 +194,7 @@ class Drill:
         """A function's HTTPS request to a regional API name (``/health``): its status, or None."""
         parts = urllib.parse.urlsplit(url)
         region = self._hosts.get(parts.hostname or "")
-        if region is None or (self.world.partitioned and caller not in (None, region)):
+        if region is None or self.world.cut(caller, region):
             return None
         try:
             return self.apis[region].request(method, parts.path).status

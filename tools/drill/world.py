@@ -293,7 +293,7 @@ class World:
             service, region = host.split(".")[0], host.split(".")[1]
             operation = _operation(request)
             self.calls[(region, service, operation)] = self.calls.get((region, service, operation), 0) + 1
-            if region in self.down or (self.partitioned and self.caller not in (None, region)):
+            if region in self.down or self.cut(self.caller, region):
                 raise EndpointConnectionError(endpoint_url=request.url)
             for fault in self.faults:
                 if fault.region == region and fault.service == service:
@@ -382,6 +382,14 @@ class World:
         """Deliver due replication (a down region neither sends nor receives; a partition stalls all)."""
         down = set(self.topology.regions) if self.partitioned else set(self.down)
         return self.replicator.deliver(self.clock.now, down)
+
+    def cut(self, caller: str | None, region: str) -> bool:
+        """Whether a call from ``caller`` to ``region`` crosses the partition.
+
+        The partition is between the two regions only: the witness region stays reachable from both.
+        """
+        pair = set(self.topology.regions)
+        return self.partitioned and caller in pair and region in pair and caller != region
 
     def fail(self, region: str) -> None:
         """The whole region is unreachable (its API, its Lambda, its DynamoDB)."""

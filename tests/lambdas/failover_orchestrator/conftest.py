@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ class World:
         return {item["pk"]["S"]: item for item in self.aws.items(CONTROL, region)}
 
     def holder(self, seen_from: str) -> tuple[int, str]:
-        """(epoch, holder) of the lease in ``seen_from``'s replica."""
-        item = self.control(seen_from)["lease"]
+        """(epoch, holder) of the lease in ``seen_from``'s replica (``WITNESS``: in the witness table)."""
+        item = self.aws.lease(seen_from)
+        assert item is not None, f"no lease in {seen_from}"
         return int(item["epoch"]["N"]), item["holder"]["S"]
 
 
@@ -202,6 +204,17 @@ class Clock:
         """Make the handler modules read this clock (their ``utc_now``)."""
         for module in modules:
             self._monkeypatch.setattr(module, "utc_now", self)
+
+
+def instant_canary(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    """The probe's replication canary (real, against moto) on a clock that jumps a second per look.
+
+    moto never replicates, so the canary would wait its full timeout in real time on every probe;
+    canary.py's own tests cover the waiting.
+    """
+    ticks = itertools.count()
+    monkeypatch.setitem(module.PROBE_CHECKS, "clock", lambda: float(next(ticks)))
+    monkeypatch.setitem(module.PROBE_CHECKS, "sleep", lambda seconds: None)
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from tests.lambdas.conftest import (
     PRIMARY,
     SECONDARY,
     TRANSACTIONS,
+    WITNESS,
+    WITNESS_TABLE,
     FakeContext,
     Replicator,
     inject_errors,
@@ -29,6 +31,7 @@ from tests.lambdas.failover_orchestrator.conftest import (
     Clock,
     World,
     alarm_message,
+    instant_canary,
     sns_event,
 )
 
@@ -36,8 +39,11 @@ LEASE, MARGIN = 130, 40
 
 
 @pytest.fixture
-def regions(world: World) -> dict[str, ModuleType]:
-    return {region: load_handler("failover_orchestrator", region) for region in (PRIMARY, SECONDARY)}
+def regions(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, ModuleType]:
+    modules = {region: load_handler("failover_orchestrator", region) for region in (PRIMARY, SECONDARY)}
+    for module in modules.values():
+        instant_canary(monkeypatch, module)
+    return modules
 
 
 def tick(module: ModuleType, clock: Clock) -> dict[str, Any]:
@@ -74,10 +80,31 @@ def healthy_pair(regions: dict[str, ModuleType], replicator: Replicator, clock: 
 def test_only_the_primary_creates_the_first_lease(regions: dict[str, ModuleType], world: World, clock: Clock) -> None:
     for region in (PRIMARY, SECONDARY):
         world.aws.dynamodb[region].delete_item(TableName=CONTROL, Key={"pk": {"S": "lease"}})
+    world.aws.dynamodb[WITNESS].delete_item(TableName=WITNESS_TABLE, Key={"pk": {"S": "lease"}})
     assert tick(regions[SECONDARY], clock)["status"] == "no_lease"
     assert world.aws.lease(SECONDARY) is None
+    assert world.aws.lease(WITNESS) is None
     assert tick(regions[PRIMARY], clock)["status"] == "bootstrapped"
-    assert world.holder(PRIMARY) == world.holder(SECONDARY) == (1, PRIMARY)
+    assert world.holder(PRIMARY) == world.holder(SECONDARY) == world.holder(WITNESS) == (1, PRIMARY)
+
+
+def test_bootstrap_needs_a_majority_and_the_witness_alone_makes_one(
+    regions: dict[str, ModuleType], world: World, clock: Clock, no_sleep: list[float]
+) -> None:
+    for region in (PRIMARY, SECONDARY):
+        world.aws.dynamodb[region].delete_item(TableName=CONTROL, Key={"pk": {"S": "lease"}})
+    world.aws.dynamodb[WITNESS].delete_item(TableName=WITNESS_TABLE, Key={"pk": {"S": "lease"}})
+    _, peer = unreachable(SECONDARY)
+    _, witness = unreachable(WITNESS)
+    try:
+        assert tick(regions[PRIMARY], clock)["status"] == "no_lease", "no copy but its own: no first lease"
+        assert world.aws.lease(PRIMARY) is None
+        witness()
+        result = tick(regions[PRIMARY], clock)
+    finally:
+        peer()
+    assert (result["status"], result["copies"]) == ("bootstrapped", ["witness", PRIMARY])
+    assert world.holder(PRIMARY) == world.holder(WITNESS) == (1, PRIMARY)
 
 
 def test_holder_renews_in_the_peer_then_in_its_own_replica(
@@ -86,7 +113,7 @@ def test_holder_renews_in_the_peer_then_in_its_own_replica(
     result = tick(regions[PRIMARY], clock)
     assert result["status"] == "renewed"
     expected = str(int(clock.now.timestamp() * 1000) + LEASE * 1000)
-    for region in (PRIMARY, SECONDARY):
+    for region in (PRIMARY, SECONDARY, WITNESS):
         assert (lease(world, region)["valid_until"], lease(world, region)["seq"]) == (expected, "1")
     assert world.mapping_states(PRIMARY) == ["Enabled"]
 
@@ -109,10 +136,14 @@ def test_renewal_writes_the_peer_replica_first(
 ) -> None:
     order = replicas_written(regions[PRIMARY], "renew", monkeypatch)
     assert tick(regions[PRIMARY], clock)["status"] == "renewed"
-    assert order == [SECONDARY, PRIMARY]
+    assert order == [SECONDARY, WITNESS, PRIMARY], "the other two copies first, its own replica last"
 
 
-def test_holder_that_cannot_reach_the_peer_does_not_extend_its_own_lease(
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_holder_that_reaches_neither_the_peer_nor_the_witness_does_not_extend_its_own_lease(
     regions: dict[str, ModuleType],
     world: World,
     clock: Clock,
@@ -120,22 +151,59 @@ def test_holder_that_cannot_reach_the_peer_does_not_extend_its_own_lease(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = lease(world, PRIMARY)
-    _, remove = unreachable(SECONDARY)
+    _, peer = unreachable(SECONDARY)
+    _, witness = unreachable(WITNESS)
     try:
         capsys.readouterr()
         result = regions[PRIMARY].handler(SCHEDULED, FakeContext(function_name="failover-orchestrator-test"))
     finally:
-        remove()
+        peer()
+        witness()
     assert result["status"] == "renewal_failed"
-    assert lease(world, PRIMARY) == before, "its own lease still ends when the peer's copy does"
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert lease(world, PRIMARY) == before, "no majority: its own lease still ends when it would have"
+    emitted = emitted_metrics(capsys)
     assert any(metric.get("PeerWriteFailed") == [1.0] for metric in emitted)
+    assert any(metric.get("WitnessWriteFailed") == [1.0] for metric in emitted)
 
 
-def test_holder_finding_a_newer_epoch_in_the_peer_steps_down_at_once(
+@pytest.mark.parametrize("cut", [SECONDARY, WITNESS])
+def test_holder_renews_on_a_majority_when_one_other_copy_is_unreachable(
+    regions: dict[str, ModuleType], world: World, clock: Clock, no_sleep: list[float], cut: str
+) -> None:
+    before = {region: lease(world, region) for region in (PRIMARY, SECONDARY, WITNESS)}
+    _, remove = unreachable(cut)
+    try:
+        result = tick(regions[PRIMARY], clock)
+    finally:
+        remove()
+    reached = SECONDARY if cut == WITNESS else "witness"
+    assert (result["status"], result["copies"]) == ("renewed", [reached, PRIMARY])
+    expected = str(int(clock.now.timestamp() * 1000) + LEASE * 1000)
+    assert lease(world, PRIMARY)["valid_until"] == expected
+    assert lease(world, SECONDARY if cut == WITNESS else WITNESS)["valid_until"] == expected
+    assert lease(world, cut) == before[cut]
+
+
+def test_a_witness_that_is_behind_is_brought_up_to_the_current_epoch(
     regions: dict[str, ModuleType], world: World, clock: Clock
 ) -> None:
+    """A fresh witness table (an upgrade) or one that was down while the epoch moved."""
+    world.aws.put_lease(SECONDARY, epoch=2, into=PRIMARY)
     world.aws.put_lease(SECONDARY, epoch=2, into=SECONDARY)
+    world.aws.dynamodb[WITNESS].delete_item(TableName=WITNESS_TABLE, Key={"pk": {"S": "lease"}})
+    result = tick(regions[SECONDARY], clock)
+    assert result["status"] == "renewed"
+    assert world.holder(WITNESS) == (2, SECONDARY)
+    world.aws.put_lease(PRIMARY, epoch=1, into=WITNESS)
+    assert tick(regions[SECONDARY], clock)["status"] == "renewed"
+    assert world.holder(WITNESS) == (2, SECONDARY)
+
+
+@pytest.mark.parametrize("newer_in", [SECONDARY, WITNESS])
+def test_holder_finding_a_newer_epoch_in_the_peer_or_the_witness_steps_down_at_once(
+    regions: dict[str, ModuleType], world: World, clock: Clock, newer_in: str
+) -> None:
+    world.aws.put_lease(SECONDARY, epoch=2, into=newer_in)
     result = tick(regions[PRIMARY], clock)
     assert result["status"] == "demoted"
     assert world.holder(PRIMARY) == (2, SECONDARY)
@@ -145,9 +213,18 @@ def test_holder_finding_a_newer_epoch_in_the_peer_steps_down_at_once(
 def test_revoked_holder_cannot_renew_and_lapses(regions: dict[str, ModuleType], world: World, clock: Clock) -> None:
     world.aws.put_lease(PRIMARY, valid_for=60, into=PRIMARY)
     world.aws.put_lease(PRIMARY, valid_for=60, into=SECONDARY, revoked_by=SECONDARY)
+    world.aws.put_lease(PRIMARY, valid_for=60, into=WITNESS, revoked_by=SECONDARY)
     before = lease(world, PRIMARY)
     assert tick(regions[PRIMARY], clock)["status"] == "demoted"
     assert lease(world, PRIMARY) == before
+
+
+def test_a_revocation_in_one_copy_only_leaves_a_majority(
+    regions: dict[str, ModuleType], world: World, clock: Clock
+) -> None:
+    world.aws.put_lease(PRIMARY, valid_for=60, into=SECONDARY, revoked_by=SECONDARY)
+    result = tick(regions[PRIMARY], clock)
+    assert (result["status"], result["copies"]) == ("renewed", ["witness", PRIMARY])
 
 
 # ---------------------------------------------------------------- watchdog and promotion
@@ -176,7 +253,9 @@ def test_standby_promotes_after_lease_plus_margin_by_its_own_clock(
     clock.advance(1)
     result = tick(regions[SECONDARY], clock)
     assert result["status"] == "promoted"
+    assert result["copies"] == ["witness", PRIMARY, SECONDARY]
     assert world.holder(SECONDARY) == world.holder(PRIMARY) == (2, SECONDARY), "written into the old replica too"
+    assert world.holder(WITNESS) == (2, SECONDARY)
     assert world.mapping_states(SECONDARY) == ["Enabled"]
     [alert] = world.alerts(SECONDARY)
     assert "promotion" in alert["subject"]
@@ -200,19 +279,21 @@ def test_a_renewal_landing_before_the_promotion_wins(
 ) -> None:
     tick(regions[SECONDARY], clock)
     clock.advance(LEASE + MARGIN + 1)
-    original = regions[SECONDARY].control.replace_lease
+    original = regions[SECONDARY].control.claim
 
     def renewal_lands_first(client: Any, *args: Any, **kwargs: Any) -> bool:
-        tick(regions[PRIMARY], clock)  # the primary was only slow: it renews into this replica now
+        # The primary was only slow: it renews into the witness and this replica now, just
+        # before the promotion's first write (the witness claim).
+        tick(regions[PRIMARY], clock)
         return original(client, *args, **kwargs)
 
-    regions[SECONDARY].control.replace_lease = renewal_lands_first
+    regions[SECONDARY].control.claim = renewal_lands_first
     try:
         result = tick(regions[SECONDARY], clock)
     finally:
-        regions[SECONDARY].control.replace_lease = original
+        regions[SECONDARY].control.claim = original
     assert result["status"] == "standby"
-    assert world.holder(SECONDARY) == (1, PRIMARY)
+    assert world.holder(SECONDARY) == world.holder(PRIMARY) == world.holder(WITNESS) == (1, PRIMARY)
 
 
 def test_an_unhealthy_standby_does_not_promote(regions: dict[str, ModuleType], world: World, clock: Clock) -> None:
@@ -246,7 +327,8 @@ def test_the_old_holders_replica_is_written_first(
 ) -> None:
     order = replicas_written(regions[SECONDARY], "replace_lease", monkeypatch)
     assert regions[SECONDARY].route({"action": "failover", "region": PRIMARY}, clock.now)["status"] == "handed_over"
-    assert order == [PRIMARY, SECONDARY]
+    assert order == [PRIMARY, WITNESS, SECONDARY]
+    assert world.holder(WITNESS) == (2, SECONDARY)
 
 
 def test_an_unhealthy_holder_hands_over_on_a_later_probe_once_the_peer_can_take_it(
@@ -295,7 +377,7 @@ def test_handover_from_an_unreachable_holder_revokes_and_waits(
     finally:
         remove()
     assert result["status"] == "handover_pending"
-    assert lease(world, SECONDARY)["revoked_by"] == SECONDARY
+    assert lease(world, SECONDARY)["revoked_by"] == lease(world, WITNESS)["revoked_by"] == SECONDARY
     assert world.holder(SECONDARY) == (1, PRIMARY), "no second active region while the primary may still run"
     assert tick(regions[PRIMARY], clock)["status"] == "demoted", "its renewal fails on the revoked copy"
     clock.advance(LEASE + MARGIN + 1)

@@ -67,3 +67,11 @@ def test_optional_settings_can_be_required_by_a_function() -> None:
 def test_lease_and_sweeper_settings_are_bounded(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load(env(**{name: value}))
+
+
+def test_the_witness_is_a_third_region() -> None:
+    settings = load(env())
+    assert (settings.witness_region, settings.witness_table) == ("us-west-2", "payments-lease-witness-test")
+    for region in ("us-east-1", "us-east-2"):
+        with pytest.raises(ConfigError, match="WITNESS_REGION"):
+            load(env(WITNESS_REGION=region))
