@@ -156,7 +156,7 @@ def main() -> int:
     function, requests = sys.argv[1], int(sys.argv[2])
     from payments_common import clients
 
-    clients.session().register("before-send", answer)
+    clients.session().events.register("before-send", answer)
     from payments_common import credentials
 
     key = credentials.new_key("bench")
