@@ -36,6 +36,18 @@ KEY_RECORD: dict[str, Any] = {}
 API_KEY: list[str] = []
 
 
+def lease_item() -> dict[str, Any]:
+    """The control table's lease: us-east-1 (the bench's region) holds it for another minute."""
+    valid_until = int(time.time() * 1000) + 60_000
+    return {
+        "pk": {"S": "lease"},
+        "epoch": {"N": "1"},
+        "holder": {"S": "us-east-1"},
+        "valid_until": {"N": str(valid_until)},
+        "seq": {"N": "1"},
+    }
+
+
 class _Raw(io.BytesIO):
     def stream(self, **_: Any) -> Any:
         yield self.getvalue()
@@ -51,6 +63,8 @@ def answer(request: Any, **_: Any) -> AWSResponse:
         sent = json.loads(request.body)
         if "key_id" in sent["Key"]:
             body = {"Item": KEY_RECORD}
+        elif sent["Key"].get("pk") == {"S": "lease"}:
+            body = {"Item": lease_item()}
         else:
             body = (
                 {"Item": {**PAYMENT_ITEM, "payment_id": sent["Key"]["payment_id"]}}

@@ -226,7 +226,14 @@ def main(argv: Sequence[str] | None = None, out: Any = None, client: Any = None)
             client, where = client_for(args.target, config.primary_region)
         keys = Keys(client, f"{TABLE_BASE}-{suffix}", suffix)
         print(f"{keys.table} in {where}", file=sys.stderr)
-        run(args, keys, out)
+        try:
+            run(args, keys, out)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise OperationError(
+                    f"no table {keys.table} in {where}: is `{suffix}` deployed there? (--suffix, --target)"
+                ) from None
+            raise
     except (UsageError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,8 +9,11 @@ Every terraform call has a timeout, and the emulator's log is printed with a fai
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +25,9 @@ import pytest
 
 from tests.conftest import synthesize
 from tests.synthesized import Synthesized
+from tools import merchants
 from tools.deploy import Change, Deployment, Report, Target, deploy, destroy, leftovers, plan_review
-from tools.emulator import CLIENT_ENV, Emulator
+from tools.emulator import CLIENT_ENV, Emulator, client_env
 
 #: Two suffixes deployed side by side into one emulator.
 SUFFIXES = ("e2e-a", "e2e-b")
@@ -43,6 +47,9 @@ ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {
 PARENT_ATTRIBUTES = ("function_name", "rest_api_id", "zone_id", "queue_url", "bucket", "role", "security_group_id")
 
 pytestmark = pytest.mark.timeout(1500)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The merchant whose keys the key-management test creates, rotates and revokes.
+MERCHANT = "acme"
 
 
 @dataclass
@@ -197,6 +204,76 @@ def _resource_identities(emulator: Emulator, item: Deployed) -> dict[str, str]:
                     identity = "/".join([resource["type"], *parents, str(attributes.get("id"))])
                 identities[identity] = resource["type"]
     return identities
+
+
+def test_merchant_keys_are_managed_in_the_deployed_table_and_the_authorizer_accepts_them(
+    emulator: Emulator, deployed: dict[str, Deployed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m tools.merchants`` as the README runs it, against the table terraform created.
+
+    The key it prints is checked by the real authorizer code with the environment the compute
+    stack gave the primary's function (``MERCHANTS_TABLE`` and the rest), reading the emulator.
+    """
+    suffix = SUFFIXES[0]
+    region = deployed[suffix].deployment.regions[0]
+    env = client_env(emulator.endpoint, region)
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tools.merchants", "--suffix", suffix, *argv]
+        return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    created = cli("--json", "create", "--merchant", MERCHANT)
+    assert created.returncode == 0, created.stderr
+    first = json.loads(created.stdout)
+    assert first["api_key"].startswith(f"pdr_{suffix}_{first['key_id']}.")
+    assert f"payments-merchants-{suffix} in emulator {emulator.endpoint}" in created.stderr
+    bad = cli("revoke", "--key-id", "not-hex")
+    assert (bad.returncode, bad.stdout, len(bad.stderr.splitlines())) == (2, "", 1)
+    assert bad.stderr.startswith("error: --key-id")
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    assert merchants.main(["--suffix", suffix, "--json", "rotate", "--merchant", MERCHANT], out=out) == 0
+    second = json.loads(out.getvalue())
+    assert second["still_valid"] == [first["key_id"]]
+    assert merchants.main(["--suffix", suffix, "create", "--merchant", MERCHANT], out=io.StringIO()) == 1
+    assert merchants.main(["--suffix", SUFFIXES[1], "revoke", "--key-id", first["key_id"]], out=io.StringIO()) == 1
+
+    authorizer_env = _function_env(emulator, region, f"authorizer-{suffix}")
+    assert authorizer_env["MERCHANTS_TABLE"] == f"payments-merchants-{suffix}"
+    assert _authorized(first["api_key"], {**authorizer_env, **env})
+    assert merchants.main(["--suffix", suffix, "revoke", "--key-id", first["key_id"]], out=io.StringIO()) == 0
+    assert not _authorized(first["api_key"], {**authorizer_env, **env})
+    assert _authorized(second["api_key"], {**authorizer_env, **env})
+
+    listed = cli("--json", "list", "--merchant", MERCHANT)
+    assert listed.returncode == 0, listed.stderr
+    records = json.loads(listed.stdout)
+    assert {r["key_id"]: r["status"] for r in records} == {first["key_id"]: "REVOKED", second["key_id"]: "ACTIVE"}
+    assert all(set(r) <= set(merchants.LISTED) for r in records), "list shows only ids, status and dates"
+    table = client(emulator, "dynamodb", region).scan(TableName=f"payments-merchants-{suffix}")["Items"]
+    assert all(first["api_key"].split(".")[1] not in json.dumps(item) for item in table), "a secret was stored"
+
+
+def _function_env(emulator: Emulator, region: str, name: str) -> dict[str, str]:
+    """The environment variables the compute stack gave function ``name``, as deployed."""
+    configuration = client(emulator, "lambda", region).get_function_configuration(FunctionName=name)
+    return dict(configuration["Environment"]["Variables"]) | {"AWS_REGION": region, "AWS_LAMBDA_FUNCTION_NAME": name}
+
+
+def _authorized(token: str, environ: dict[str, str]) -> bool:
+    """The authorizer's verdict on ``Authorization: Bearer <token>`` after a cold start under ``environ``."""
+    from tests.lambdas.conftest import FakeContext, import_fresh
+
+    module = import_fresh("authorizer", environ)
+    region = environ["AWS_REGION"]
+    event = {
+        "methodArn": f"arn:aws:execute-api:{region}:123456789012:abc123/v1/POST/payments",
+        "headers": {"Authorization": f"Bearer {token}"},
+    }
+    answer = module.handler(event, FakeContext())
+    return any(s["Effect"] == "Allow" for s in answer["policyDocument"]["Statement"])
 
 
 def test_both_suffixes_destroy_and_leave_nothing_behind(emulator: Emulator, deployed: dict[str, Deployed]) -> None:

@@ -165,3 +165,16 @@ def test_a_bad_suffix_is_a_config_error_with_exit_2(capsys: pytest.CaptureFixtur
     assert merchants.main(["--suffix", "Not_OK", "list"], client=object()) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert "environmentSuffix" in line or "ENVIRONMENT_SUFFIX" in line
+
+
+def test_a_deployment_that_is_not_there_is_one_line_and_exit_1(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    assert merchants.main(["--suffix", "elsewhere", "list"], out=out, client=dynamodb) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: no table payments-merchants-elsewhere in injected client: is `elsewhere` deployed there? "
+        "(--suffix, --target)"
+    ]
+    assert out.getvalue() == ""
