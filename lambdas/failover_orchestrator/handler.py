@@ -324,11 +324,16 @@ def publish(subject: str, lines: list[str]) -> None:
 
 
 def sweep(lease: Lease, now: datetime) -> dict[str, Any]:
-    """Re-enqueue PENDING payments with no live owner; count those older than the alarm age."""
+    """Re-enqueue PENDING payments with no live owner; count those older than the alarm age.
+
+    ``orphaned`` counts PENDING payments accepted under an older epoch: after a promotion, those of
+    the old region, including the ones that arrive late by replication once it is back (the RPO
+    window of docs/design.md, counted as they become visible: ``PaymentsOrphanedByFailover``).
+    """
     now_ms = epoch_ms(now)
     sweep_before = iso(now - timedelta(seconds=SETTINGS.pending_sweep_age_seconds))
     alarm_before = iso(now - timedelta(seconds=SETTINGS.pending_alarm_age_seconds))
-    swept, over_age, oldest = 0, 0, None
+    swept, over_age, orphans, oldest = 0, 0, 0, None
     paginator = DYNAMODB.get_paginator("query")
     for shard in PENDING_SHARDS:
         pages = paginator.paginate(
@@ -343,16 +348,23 @@ def sweep(lease: Lease, now: datetime) -> dict[str, Any]:
             oldest = created if oldest is None or created < oldest else oldest
             over_age += created < alarm_before
             orphaned = int(item.get("accepted_epoch", {}).get("N", "0")) < lease.epoch
+            orphans += orphaned
             if (orphaned or created < sweep_before) and swept < SWEEP_LIMIT:
                 SQS.send_message(QueueUrl=QUEUE_URL, MessageBody=json.dumps({"payment_id": item["payment_id"]["S"]}))
                 swept += 1
     oldest_seconds = 0 if oldest is None else max(0, (now_ms - epoch_ms(parse_iso(oldest))) // 1000)
     metrics.add_metric(name="PaymentsSwept", unit="Count", value=swept)
+    metrics.add_metric(name="PaymentsOrphanedByFailover", unit="Count", value=orphans)
     metrics.add_metric(name="PendingPaymentsOverAge", unit="Count", value=over_age)
     metrics.add_metric(name="OldestPendingSeconds", unit="Seconds", value=oldest_seconds)
     if swept:
         logger.info("re-enqueued pending payments", extra={"swept": swept, "epoch": lease.epoch})
-    return {"swept": swept, "pending_over_age": over_age, "oldest_pending_seconds": oldest_seconds}
+    return {
+        "swept": swept,
+        "orphaned": orphans,
+        "pending_over_age": over_age,
+        "oldest_pending_seconds": oldest_seconds,
+    }
 
 
 # ---------------------------------------------------------------- transitions

@@ -1,10 +1,10 @@
-"""The drill's scenarios, and the limits each is judged against.
+"""The drill's scenarios (every one of issue #14), the limits each is judged against, and the runner.
 
-Only scenarios that pass on today's code are listed in :data:`SCENARIOS` (each is a test in
-``make test`` and a line of ``make drill``); the others of issue #14 wait for the active-region
-lease (#13) and the authorizer (#12). :func:`worst_case_rto_s` is the README's worst case for a
-region that is down, computed from the synthesized config: the HTTPS check's interval x failure
-threshold, plus the resolver TTL.
+Each scenario in :data:`SCENARIOS` is a test in ``make test`` and a line of ``make drill``;
+:func:`run_all` runs them in parallel processes. :func:`worst_case_rto_s` is the README's worst
+case for a region that is down, computed from the synthesized config: the later of the DNS move
+(the HTTPS check's interval x failure threshold, plus the resolver TTL) and the standby's
+promotion (probe interval + lease + margin + probe interval).
 """
 
 from __future__ import annotations
@@ -39,14 +39,6 @@ def promotion_worst_case_s(topology: Topology) -> float:
     interval = next(s.every_s for s in topology.schedules if s.region == region and s.function == spec.key)
     lease, margin = int(spec.environment["LEASE_SECONDS"]), int(spec.environment["LEASE_SAFETY_MARGIN_SECONDS"])
     return float(interval + lease + margin + interval)
-
-
-def lease_margin_s(topology: Topology) -> float:
-    """``LEASE_SAFETY_MARGIN_SECONDS`` as the secondary orchestrator gets it."""
-    spec = next(
-        s for s in topology.functions.values() if s.region == topology.secondary and "LEASE_SECONDS" in s.environment
-    )
-    return float(spec.environment["LEASE_SAFETY_MARGIN_SECONDS"])
 
 
 def worst_case_rto_s(topology: Topology) -> float:

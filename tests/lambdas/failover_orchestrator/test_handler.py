@@ -523,6 +523,7 @@ def test_the_active_region_sweeps_stuck_payments_and_counts_old_ones(
     pending(world, PRIMARY, ancient, epoch=1, age_seconds=900, clock=clock)
     result = tick(regions[PRIMARY], clock)
     assert (result["swept"], result["pending_over_age"]) == (2, 1)
+    assert result["orphaned"] == 0, "all of this epoch: stuck, not orphaned by a failover"
     assert result["oldest_pending_seconds"] >= 900
     assert queued(world, PRIMARY) == sorted([stuck, ancient])
 
@@ -535,7 +536,8 @@ def test_old_epoch_payments_that_arrive_after_the_promotion_are_swept_on_the_nex
     late = "66666666-0000-4000-8000-000000000000"
     pending(world, SECONDARY, late, epoch=1, age_seconds=400, clock=clock)  # the dead primary's data returns
     clock.advance(60)
-    assert tick(regions[SECONDARY], clock)["swept"] == 1
+    result = tick(regions[SECONDARY], clock)
+    assert (result["swept"], result["orphaned"]) == (1, 1), "counted as it becomes visible"
     assert queued(world, SECONDARY) == [late]
 
 
