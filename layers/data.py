@@ -95,19 +95,13 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
-def data_key_policy(account_id: str, region: str, suffix: str) -> str:
-    """Key policy of the data key in ``region`` (the primary key and its replica get one each).
-
-    The account root delegates to IAM: the compute layer's roles get only the actions they need on
-    this key. Services that act on their own (not through a caller's IAM role) are named, each
-    limited to this account and to resources whose names end with ``-<suffix>``.
-    """
-    root = f"arn:{PARTITION}:iam::{account_id}:root"
-    statements: list[dict[str, Any]] = [
+def table_key_statements(account_id: str) -> list[dict[str, Any]]:
+    """The statements every table key starts with: the root delegates to IAM; DynamoDB may describe it."""
+    return [
         {
             "Sid": "AccountRootManagesKeyAndDelegatesToIam",
             "Effect": "Allow",
-            "Principal": {"AWS": root},
+            "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
             "Action": "kms:*",
             "Resource": "*",
         },
@@ -121,6 +115,18 @@ def data_key_policy(account_id: str, region: str, suffix: str) -> str:
             # Only on behalf of this account's tables (the confused-deputy guard).
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
+    ]
+
+
+def data_key_policy(account_id: str, region: str, suffix: str) -> str:
+    """Key policy of the data key in ``region`` (the primary key and its replica get one each).
+
+    The account root delegates to IAM: the compute layer's roles get only the actions they need on
+    this key. Services that act on their own (not through a caller's IAM role) are named, each
+    limited to this account and to resources whose names end with ``-<suffix>``.
+    """
+    statements: list[dict[str, Any]] = [
+        *table_key_statements(account_id),
         {
             # Lambda log groups (compute, observability) are encrypted with this key.
             "Sid": "CloudWatchLogsEncryptsThisDeploymentsLogGroups",

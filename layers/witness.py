@@ -14,8 +14,6 @@ after them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdktf import TerraformOutput
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.dynamodb_table import (
@@ -30,8 +28,8 @@ from constructs import Construct
 
 from layers.base import BackendSettings, LayerStack
 from layers.config import Config
-from layers.data import KEY_DELETION_WINDOW_DAYS, TableRef
-from layers.network import PARTITION, policy_document
+from layers.data import KEY_DELETION_WINDOW_DAYS, TableRef, table_key_statements
+from layers.network import policy_document
 
 #: Base name of the witness table (``payments-lease-witness-<suffix>``); its only key is ``pk``.
 WITNESS_TABLE_BASE = "payments-lease-witness"
@@ -43,25 +41,7 @@ def witness_key_policy(account_id: str) -> str:
 
     The orchestrators' roles get only the actions they need on this key (compute layer).
     """
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "AccountRootManagesKeyAndDelegatesToIam",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{PARTITION}:iam::{account_id}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
-        {
-            # DynamoDB checks the key's state and policy for the table encrypted with it.
-            "Sid": "DynamoDBDescribesKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "dynamodb.amazonaws.com"},
-            "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
-    ]
-    return policy_document(*statements)
+    return policy_document(*table_key_statements(account_id))
 
 
 class WitnessStack(LayerStack):

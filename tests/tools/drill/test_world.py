@@ -117,3 +117,39 @@ def test_a_crash_kills_the_function_right_after_its_lease_write_once(wired: Dril
             TableName="payments-control-dev", Key={"pk": {"S": "lease"}}, ConsistentRead=True
         )
     assert stored["Item"]["epoch"] == {"N": "7"}, "the write itself happened before the crash"
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(wired: Drill) -> None:
+    """The item-level rollback that replaces moto's whole-table copy: a Put applied before a failed check is undone."""
+    region = wired.topology.primary
+    client = boto3.client("dynamodb", region_name=region, config=NO_RETRY)
+    table = "payments-control-dev"
+    client.put_item(TableName=table, Item={"pk": {"S": "tx-a"}, "v": {"N": "1"}})
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "tx-new"}, "v": {"N": "9"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "tx-a"}},
+                        "UpdateExpression": "SET v = :nine",
+                        "ExpressionAttributeValues": {":nine": {"N": "9"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "tx-b"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    get = lambda pk: client.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")  # noqa: E731
+    assert get("tx-new") is None
+    assert get("tx-a") == {"pk": {"S": "tx-a"}, "v": {"N": "1"}}
+    client.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "tx-new"}, "v": {"N": "2"}}}}]
+    )
+    assert get("tx-new") == {"pk": {"S": "tx-new"}, "v": {"N": "2"}}
