@@ -16,6 +16,7 @@ export CHECKPOINT_DISABLE := 1
 # KEEP=1: deploy-local leaves the deployment and the emulator running; destroy-local leaves the emulator running.
 KEEP ?=
 # TARGET=aws: make plan against your AWS account (your credentials) instead of the local emulator.
+# TARGET=deployed: make drill against the deployment `make deploy-local KEEP=1` left running.
 TARGET ?= emulator
 keep_flag = $(if $(filter 1 yes true,$(KEEP)),--keep)
 
@@ -53,8 +54,8 @@ test: setup lint layer ## The whole test suite (what CI runs): lint, pytest, the
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory scan
 
-drill: setup layer ## DR drill: both regions' real handlers on moto, faults injected; prints the table, writes reports/drill.json + reports/drill/*.html
-	$(PY) -m tools.drill
+drill: setup layer ## DR drill: both regions' real handlers, faults injected; table, reports/drill.json, reports/drill/*.html (TARGET=deployed: on the kept deployment, each function with its role; reports/drill/iam.md)
+	$(PY) -m tools.drill $(if $(filter deployed,$(TARGET)),--target deployed)
 
 deploy-local: synth ## Deploy every stack to a local AWS emulator (moto), print the outputs, destroy; KEEP=1 keeps it all running
 	$(PY) -m tools.deploy deploy-local $(keep_flag)

@@ -1,9 +1,11 @@
 """Deploy the synthesized stacks for real: to the local AWS emulator, or to AWS; plan review; destroy.
 
-``python -m tools.deploy deploy-local [--keep]``: start the emulator (``tools.emulator``),
-bootstrap the state bucket and lock table in it, apply every stack in deploy order, print
-the outputs; then, unless ``--keep``, destroy everything, check nothing is left, and stop
-the emulator. With ``--keep`` the emulator keeps running with the deployment, so a user can
+``python -m tools.deploy deploy-local [--keep] [--no-drill]``: start the emulator
+(``tools.emulator``), bootstrap the state bucket and lock table in it, apply every stack in
+deploy order, print the outputs, drill what was applied (:func:`drill_deployed`: a payment made,
+the primary dies, the payment finished in the other region, failback; each function with its
+own role); then, unless ``--keep``, destroy everything, check nothing is left, and stop the
+emulator. With ``--keep`` the emulator keeps running with the deployment, so a user can
 look around with the AWS CLI; ``destroy-local`` then destroys it in reverse order, checks
 nothing is left and stops the emulator (unless ``--keep``).
 
@@ -760,7 +762,41 @@ def _check_clean(deployment: Deployment, endpoint: str) -> None:
     _print(f"checked: the emulator holds none of the resources of `{deployment.suffix}`")
 
 
-def deploy_local(outdir: Path, keep: bool, parallel: int = 2) -> int:
+#: The scenario ``make deploy-local`` drills the deployment with: steady state, the primary dies, failback.
+DEPLOYED_SCENARIO = "failback_after_recovery"
+
+
+def drill_deployed(deployment: Deployment, target: Target, endpoint: str, log: Path) -> bool:
+    """Drill what was just applied (:data:`DEPLOYED_SCENARIO`), each function with its role; print what happened.
+
+    False when the scenario breaks an acceptance rule or a function's role refused one of its calls.
+    """
+    from tools.drill import deployed, scenarios, synth
+
+    topology = synth.load(deployment.outdir)
+    scenario = next(s for s in scenarios.SCENARIOS if s.name == DEPLOYED_SCENARIO)
+    _print(f"\ndrill on the deployment: {scenario.title}")
+    started = time.perf_counter()
+    decisions = emulator.decisions_path(log)
+    iam_table = reports_dir(deployment, target) / "iam.md"
+    (figures,), coverage = deployed.drill(endpoint, topology, [scenario], decisions, iam_table)
+    problems = scenarios.verdict(figures, scenario, topology)
+    refused = deployed.denied(deployed.decisions(decisions), {entry.role for entry in coverage})
+    _print(
+        f"{figures['acknowledged']} payments acknowledged, {figures['lost']} lost, "
+        f"{figures['charged_twice']} charged twice, recovery {figures['rto_s']} s "
+        f"({time.perf_counter() - started:.0f} s)\n"
+        + deployed.story(figures, topology.primary)
+        + f"\nIAM: {sum(len(e.used) for e in coverage)} grants used, {len(refused)} calls refused ({iam_table})"
+    )
+    for problem in problems:
+        _print(f"drill: {problem}")
+    for decision in refused:
+        _print(f"drill: refused {decision['action']} on {decision['resource']} to {decision['principal']}")
+    return not problems and not refused
+
+
+def deploy_local(outdir: Path, keep: bool, parallel: int = 2, drill: bool = True) -> int:
     """``make deploy-local``: see the module docstring."""
     deployment = Deployment.load(outdir)
     state_dir = _emulator_state_dir(outdir)
@@ -781,6 +817,8 @@ def deploy_local(outdir: Path, keep: bool, parallel: int = 2) -> int:
         applied = deploy(deployment, target, parallel=parallel)
         saved = _save(applied, deployment, target, "apply")
         _print(f"applied in {applied.seconds:.0f} s ({saved})\n\noutputs:\n{format_outputs(applied)}")
+        if drill and not drill_deployed(deployment, target, endpoint, log):
+            return 1
         if keep:
             _print(
                 f"\nthe emulator keeps running: export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing "
@@ -858,13 +896,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outdir", type=Path, default=OUTDIR)
     parser.add_argument("--keep", action="store_true", help="keep the emulator (and a deployment) running")
     parser.add_argument("--target", choices=["emulator", "aws"], default="emulator", help="plan only")
+    parser.add_argument("--no-drill", action="store_true", help="deploy-local: apply (and destroy) without the drill")
     parser.add_argument(
         "--parallel", type=int, default=2, help="stacks of one layer applied side by side (deploy, destroy)"
     )
     args = parser.parse_args(argv)
     try:
         if args.command == "deploy-local":
-            return deploy_local(args.outdir, args.keep, args.parallel)
+            return deploy_local(args.outdir, args.keep, args.parallel, drill=not args.no_drill)
         if args.command == "destroy-local":
             return destroy_local(args.outdir, args.keep, args.parallel)
         return plan_command(args.outdir, args.target)

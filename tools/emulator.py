@@ -25,7 +25,22 @@ Extensions (moto 5.2.5 gaps, each found against the Terraform AWS provider 5.100
 - EC2 security group rules to a prefix list or a security group: the description is dropped.
 - IAM enforcement (once switched on) checks most services against resource ``*`` only, with the
   operation's name as the action: :mod:`tools.emulator_iam` checks DynamoDB, SQS, SNS, KMS, Lambda
-  and CloudWatch calls against the resource ARNs (and IAM actions) AWS evaluates.
+  and CloudWatch calls against the resource ARNs (and IAM actions) AWS evaluates; every decision
+  goes to the decisions file next to the log (:func:`decisions_path`).
+- KMS ciphertexts of multi-region keys: moto's blob keeps 36 characters of the key id, and a
+  multi-region key's id (``mrk-`` and a UUID) has 40, so nothing it encrypts decrypts.
+- Lambda ``ListEventSourceMappings`` with ``FunctionName``: moto compares it with whatever the
+  mapping was created with (the provider sends the function's ARN), so a function name finds nothing.
+- DynamoDB ``TransactWriteItems``: moto deep-copies every table it touches, streams included,
+  for its rollback, so each transaction costs time and memory in proportion to everything ever
+  written (a drill of the deployment ran the emulator out of 24 GiB). It backs up the named items.
+- Lambda code never runs: moto would receive an SQS event source mapping's messages and try to run
+  the function in Docker (there is none). A mapping is configuration here; the DR drill polls.
+
+Controls (not AWS): ``POST /_emulator/clock`` with an epoch-seconds body freezes the time moto's
+models read (SQS visibility timeouts, delays, receive counts) at that moment, so a drill's
+simulated clock and the emulator agree; a body of ``real`` returns to the wall clock. The frozen
+clock never goes back: a time before the last one set shifts the timeline an hour past it.
 """
 
 from __future__ import annotations
@@ -146,6 +161,9 @@ class Emulator:
         port_file = self.log_path.with_suffix(".port")
         port_file.unlink(missing_ok=True)
         env = {**os.environ, **MOTO_ENV, "PYTHONUNBUFFERED": "1"}
+        if "EMULATOR_IAM_DECISIONS" not in env:  # a caller's own file wins (tools.emulator_iam.DECISIONS_ENV)
+            env["EMULATOR_IAM_DECISIONS"] = str(decisions_path(self.log_path))
+            decisions_path(self.log_path).unlink(missing_ok=True)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
@@ -203,6 +221,10 @@ class Emulator:
         if status != 200:
             raise EmulatorError(f"reset-auth answered {status}")
 
+    def set_clock(self, epoch_s: float | None) -> None:
+        """Freeze the emulator's clock at ``epoch_s`` (see the module docstring); ``None``: the wall clock."""
+        set_clock(self.endpoint, epoch_s)
+
     def stop(self) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL after a grace period."""
         if self.pid is not None:
@@ -234,6 +256,19 @@ def log_excerpt(log_path: Path, lines: int = 80) -> str:
         return f"(no log at {log_path})"
     kept = [line for line in log_path.read_text(errors="replace").splitlines() if not _SUCCESS_LINE.search(line)]
     return "\n".join(kept[-lines:]) or "(only successful requests)"
+
+
+def decisions_path(log_path: Path) -> Path:
+    """Where the emulator logging to ``log_path`` appends its IAM decisions (one JSON object a line)."""
+    return log_path.with_suffix(".iam.jsonl")
+
+
+def set_clock(endpoint: str, epoch_s: float | None) -> None:
+    """``POST /_emulator/clock``: freeze the clock of the emulator at ``endpoint``, or free it (``None``)."""
+    body = b"real" if epoch_s is None else repr(float(epoch_s)).encode()
+    status = _http("POST", f"{endpoint}{CLOCK_PATH}", body=body)
+    if status != 200:
+        raise EmulatorError(f"{CLOCK_PATH} answered {status}")
 
 
 def stop_pid(pid: int, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -311,7 +346,7 @@ def serve(host: str, port: int, port_file: Path | None) -> None:
     server = make_server(
         host,
         port,
-        serialized(DomainDispatcherApplication(create_backend_app)),
+        serialized(with_controls(DomainDispatcherApplication(create_backend_app))),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
@@ -345,6 +380,68 @@ def serialized(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]
     return handle
 
 
+#: The control that sets the emulator's clock (not an AWS API).
+CLOCK_PATH = "/_emulator/clock"
+#: A clock set before the last time it was set jumps this far past that time instead (see :func:`with_controls`).
+REWIND_GAP_S = 3600.0
+#: The frozen time (naive UTC, as moto's ``utcnow``) or None for the wall clock; the shift that keeps it
+#: moving forward; the last frozen moment (epoch seconds).
+_CLOCK: dict[str, object] = {"frozen": None, "shift": 0.0, "last": None}
+
+
+def _freeze(requested: float) -> None:
+    """Freeze the clock at ``requested`` plus the shift; a moment before the last one moves the shift on.
+
+    The emulator's clock never goes back: a second drill run starting its simulated clock again
+    would otherwise meet timestamps of the first from its future (SQS's one purge a minute, message
+    ages). Shifting keeps every difference a run sees exact.
+    """
+    import datetime
+
+    moment = requested + float(_CLOCK["shift"])  # type: ignore[arg-type]
+    last = _CLOCK["last"]
+    if isinstance(last, float) and moment < last:
+        _CLOCK["shift"] = float(_CLOCK["shift"]) + last - moment + REWIND_GAP_S  # type: ignore[arg-type]
+        moment = requested + float(_CLOCK["shift"])  # type: ignore[arg-type]
+    _CLOCK["last"] = moment
+    _CLOCK["frozen"] = datetime.datetime.fromtimestamp(moment, datetime.UTC).replace(tzinfo=None)
+
+
+def with_controls(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """The WSGI ``app`` with the emulator's own controls in front (:data:`CLOCK_PATH`)."""
+    import datetime
+
+    import moto.core.utils
+
+    real_utcnow = moto.core.utils.utcnow
+
+    def utcnow() -> datetime.datetime:
+        frozen = _CLOCK["frozen"]
+        return frozen if isinstance(frozen, datetime.datetime) else real_utcnow()
+
+    # ``unix_time`` (SQS visibility, delays) and ``utcnow`` callers that look it up in the module.
+    moto.core.utils.utcnow = utcnow
+
+    def handle(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != CLOCK_PATH:
+            return app(environ, start_response)
+        stream = environ["wsgi.input"]
+        length = int(str(environ.get("CONTENT_LENGTH") or 0))
+        body = stream.read(length).decode().strip() if length else ""  # type: ignore[attr-defined]
+        try:
+            if body == "real":
+                _CLOCK["frozen"] = None
+            else:
+                _freeze(float(body))
+        except (ValueError, OverflowError, OSError):
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [f"{CLOCK_PATH}: epoch seconds or 'real', not {body!r}\n".encode()]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok\n"]
+
+    return handle
+
+
 def _moto_version() -> str:
     from importlib.metadata import version
 
@@ -373,6 +470,10 @@ def install_extensions() -> None:
         _route53_health_checks,
         _ec2_security_group_rule_descriptions,
         _iam_resource_checks,
+        _sqs_no_lambda_triggers,
+        _lambda_mappings_by_function_name,
+        _kms_multi_region_ciphertexts,
+        _dynamodb_item_level_transaction_backups,
     ):
         extension()
         _INSTALLED.append(extension.__name__.lstrip("_"))
@@ -829,6 +930,106 @@ def _iam_resource_checks() -> None:
     from tools import emulator_iam
 
     emulator_iam.install()
+
+
+def _sqs_no_lambda_triggers() -> None:
+    """An SQS event source mapping never receives messages itself (moto would run the function in Docker)."""
+    from moto.sqs.models import Queue
+
+    # moto's ``add_message`` receives for every mapping it finds here; the mapping itself stays in Lambda.
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)  # type: ignore[assignment]
+
+
+def _lambda_mappings_by_function_name() -> None:
+    """``ListEventSourceMappings(FunctionName=...)`` finds a mapping by the function's name or ARN, as AWS does."""
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+
+    def list_event_source_mappings(
+        self: LambdaBackend, event_source_arn: str, function_name: str
+    ) -> list[EventSourceMapping]:
+        found = list(self._event_source_mappings.values())
+        if event_source_arn:
+            found = [m for m in found if m.event_source_arn == event_source_arn]
+        if function_name:
+            name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+            found = [m for m in found if m.function_arn.split(":")[6] == name]
+        return found
+
+    LambdaBackend.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
+
+
+def _kms_multi_region_ciphertexts() -> None:
+    """Ciphertext blobs with room for a multi-region key id (40 characters), read back without the padding."""
+    from moto.kms import utils
+
+    width = len("mrk-") + 36  # a UUID with its dashes
+    utils.KEY_ID_LEN = width
+    utils.HEADER_LEN = width + utils.IV_LEN + utils.TAG_LEN
+    utils.CIPHERTEXT_HEADER_FORMAT = f">{width}s{utils.IV_LEN}s{utils.TAG_LEN}s"
+    original = utils._deserialize_ciphertext_blob
+
+    def deserialize(ciphertext_blob: bytes) -> utils.Ciphertext:
+        ciphertext = original(ciphertext_blob)
+        return ciphertext._replace(key_id=ciphertext.key_id.rstrip("\x00"))
+
+    utils._deserialize_ciphertext_blob = deserialize
+
+
+class NoTableCopies:
+    """moto's ``copy`` module for ``moto.dynamodb.models``: a table is never deep-copied (everything else is)."""
+
+    @staticmethod
+    def deepcopy(value: object, memo: dict[int, object] | None = None) -> object:
+        """``copy.deepcopy``, except for a whole ``Table``."""
+        import copy
+
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def item_level_backups(original: Callable[..., None]) -> Callable[..., None]:
+    """``transact_write_items`` backing up the items it names, restoring them when it is cancelled.
+
+    With :class:`NoTableCopies` in place, moto's own table backup is the table itself, so a
+    cancelled transaction would keep its partial writes: these item backups undo them.
+    """
+    import copy
+
+    def transact_write_items(backend: object, transact_items: list[dict[str, object]]) -> None:
+        saved: list[tuple[str, dict[str, object], dict[str, object] | None]] = []
+        for entry in transact_items:
+            op: dict[str, object] = next(iter(entry.values()))  # type: ignore[assignment]
+            table = backend.tables.get(op.get("TableName"))  # type: ignore[attr-defined]
+            if table is None:
+                continue
+            names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+            image: dict[str, object] = op.get("Item", {})  # type: ignore[assignment]
+            key = op["Key"] if "Key" in op else {n: image[n] for n in names if n in image}
+            item = backend.get_item(table.name, key) if len(key) == len(names) else None  # type: ignore[attr-defined]
+            saved.append((table.name, key, copy.deepcopy(item.to_json()["Attributes"]) if item else None))  # type: ignore[arg-type]
+        try:
+            return original(backend, transact_items)
+        except Exception:
+            for table_name, key, attributes in reversed(saved):
+                if attributes is None:
+                    if backend.get_item(table_name, key) is not None:  # type: ignore[attr-defined]
+                        backend.delete_item(table_name, key)  # type: ignore[attr-defined]
+                else:
+                    backend.put_item(table_name, attributes)  # type: ignore[attr-defined]
+            raise
+
+    return transact_write_items
+
+
+def _dynamodb_item_level_transaction_backups() -> None:
+    """``TransactWriteItems`` backs up the items it names instead of deep-copying whole tables."""
+    from moto.dynamodb import models
+
+    models.copy = NoTableCopies  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = item_level_backups(  # type: ignore[method-assign]
+        models.DynamoDBBackend.transact_write_items
+    )
 
 
 # ------------------------------------------------------------------------- command line

@@ -13,8 +13,10 @@ pair against the caller's policies:
 
 - DynamoDB: the table (or ``table/<t>/index/<i>`` for an index query), every table of a batch,
   and ``TransactWriteItems`` / ``TransactGetItems`` as the per-item actions AWS requires
-  (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem``, ``GetItem``);
-- SQS: the queue, plus ``kms:GenerateDataKey`` / ``kms:Decrypt`` on the queue's KMS key for a
+  (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem``, ``GetItem``), plus
+  ``kms:Decrypt`` on each table's customer managed key (DynamoDB decrypts the table key as the caller);
+- SQS: the queue (a batch operation as its single-message action: ``DeleteMessageBatch`` is
+  ``sqs:DeleteMessage``), plus ``kms:GenerateDataKey`` / ``kms:Decrypt`` on the queue's KMS key for a
   send or receive on an encrypted queue (AWS makes the caller's own KMS permissions count there);
 - SNS: the topic, plus ``kms:GenerateDataKey`` and ``kms:Decrypt`` on the key of an encrypted topic
   for ``Publish``;
@@ -64,6 +66,12 @@ CLOUDWATCH_ALARM_OPERATIONS = frozenset(
         "DisableAlarmActions",
     }
 )
+#: SQS batch operations: AWS authorizes each as its single-message action.
+SQS_BATCH_ACTIONS: Mapping[str, str] = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
 #: SQS operations that put messages on the queue (need the queue key's GenerateDataKey) or take them off.
 SQS_SENDS = frozenset({"SendMessage", "SendMessageBatch"})
 SQS_RECEIVES = frozenset({"ReceiveMessage"})
@@ -81,7 +89,36 @@ def _dynamodb_table_arn(response: Any, table: str) -> str:
 
 
 def dynamodb_targets(response: Any, operation: str) -> Targets | None:
-    """DynamoDB: the table (or index) each item or request touches."""
+    """DynamoDB: the table (or index) each item or request touches, and each table's customer managed key."""
+    targets = _dynamodb_resources(response, operation)
+    return targets and targets + _table_keys(response, targets)
+
+
+def _table_keys(response: Any, targets: Targets) -> Targets:
+    """``kms:Decrypt`` on the customer managed key of every table in ``targets``.
+
+    DynamoDB decrypts a table's key in the caller's context (cached per principal for five
+    minutes), so the caller needs ``kms:Decrypt`` on it; AWS managed keys allow that by their policy.
+    """
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.kms.models import kms_backends
+
+    keys: Targets = []
+    for arn in dict.fromkeys(arn.split("/index/")[0] for _action, arn in targets if ":table/" in arn):
+        region, name = arn.split(":")[3], arn.split(":table/")[1].split("/")[0]
+        table = dynamodb_backends[response.current_account][region].tables.get(name)
+        key_id = ((table.sse_specification or {}) if table is not None else {}).get("KMSMasterKeyId")
+        key_arn = _kms_key_arn(response.current_account, region, key_id)
+        if key_arn is None:
+            continue
+        key = kms_backends[response.current_account][key_arn.split(":")[3]].keys.get(key_arn.rsplit("/", 1)[-1])
+        if key is not None and key.key_manager == "CUSTOMER" and ("kms:Decrypt", key_arn) not in keys:
+            keys.append(("kms:Decrypt", key_arn))
+    return keys
+
+
+def _dynamodb_resources(response: Any, operation: str) -> Targets | None:
+    """The (action, table or index ARN) pairs of a DynamoDB call."""
     if operation in DYNAMODB_UNSCOPED:
         return [(f"dynamodb:{operation}", "*")]
     if operation == "TransactWriteItems":
@@ -161,7 +198,7 @@ def sqs_targets(response: Any, operation: str) -> Targets | None:
         queue = response.sqs_backend.get_queue(response._get_queue_name())
     except (QueueDoesNotExist, AttributeError, KeyError):
         return None
-    targets: Targets = [(f"sqs:{operation}", queue.queue_arn)]
+    targets: Targets = [(f"sqs:{SQS_BATCH_ACTIONS.get(operation, operation)}", queue.queue_arn)]
     key = _kms_key_arn(response.current_account, response.region, getattr(queue, "kms_master_key_id", None))
     if key and operation in SQS_SENDS:
         targets += [("kms:GenerateDataKey", key), ("kms:Decrypt", key)]

@@ -25,6 +25,7 @@ from pathlib import Path
 NOT_CALLABLE: Mapping[str, str] = {
     "ec2:CreateNetworkInterface": "Lambda itself creates the ENIs of an in-VPC function, with the function's role",
     "ec2:DescribeNetworkInterfaces": "Lambda itself manages the ENIs of an in-VPC function",
+    "ec2:DescribeSubnets": "Lambda itself reads the subnets of an in-VPC function when it creates its ENIs",
     "ec2:DeleteNetworkInterface": "Lambda itself deletes the ENIs of an in-VPC function",
     "ec2:AssignPrivateIpAddresses": "Lambda itself manages the ENIs of an in-VPC function",
     "ec2:UnassignPrivateIpAddresses": "Lambda itself manages the ENIs of an in-VPC function",

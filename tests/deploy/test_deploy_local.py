@@ -9,8 +9,10 @@ Every terraform call has a timeout, and the emulator's log is printed with a fai
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,8 +28,22 @@ import pytest
 from tests.conftest import synthesize
 from tests.synthesized import Synthesized
 from tools import merchants
-from tools.deploy import Change, Deployment, Report, Target, deploy, destroy, leftovers, plan_review
-from tools.emulator import CLIENT_ENV, Emulator, client_env
+from tools.deploy import (
+    Change,
+    Deployment,
+    Report,
+    Target,
+    deploy,
+    destroy,
+    drill_deployed,
+    leftovers,
+    plan_review,
+    reports_dir,
+)
+from tools.drill import deployed as drill_deployed_module
+from tools.drill import scenarios as drill_scenarios
+from tools.drill import synth as drill_synth
+from tools.emulator import CLIENT_ENV, Emulator, client_env, decisions_path
 
 #: Two suffixes deployed side by side into one emulator.
 SUFFIXES = ("e2e-a", "e2e-b")
@@ -274,6 +290,68 @@ def _authorized(token: str, environ: dict[str, str]) -> bool:
     }
     answer = module.handler(event, FakeContext())
     return any(s["Effect"] == "Allow" for s in answer["policyDocument"]["Statement"])
+
+
+def test_the_drill_runs_on_what_was_applied_each_function_with_its_own_role(
+    emulator: Emulator, deployed: dict[str, Deployed], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make deploy-local``'s drill: steady state, the primary dies, failback, on the deployed resources.
+
+    Every function calls the emulator with its own deployed role's credentials and IAM enforcement
+    on, checked against the resource each call touches; none of them is refused, and the payment
+    story it prints is a payment first sent to the primary, accepted and processed in the secondary with the same key.
+    """
+    item = deployed[SUFFIXES[0]]
+    assert drill_deployed(item.deployment, item.target, emulator.endpoint, emulator.log_path)
+    printed = capsys.readouterr().out
+    primary, secondary = item.deployment.regions[:2]
+    story = rf"payment \S+ \(Idempotency-Key \S+\): sent to {primary} at \d+ s \(\w+\), accepted by {secondary}"
+    assert re.search(story + rf" at \d+ s with the same key .*PROCESSED in {secondary}", printed), printed
+    assert re.search(r"\d+ payments acknowledged, 0 lost, 0 charged twice", printed), printed
+    assert re.search(r"IAM: [1-9]\d* grants used, 0 calls refused", printed), printed
+    table = (reports_dir(item.deployment, item.target) / "iam.md").read_text()
+    for role in (f"payment-validation-{short}-{SUFFIXES[0]}" for short in ("use1", "use2")):
+        assert f"| `{role}` |" in table, table
+    principals = {str(d["principal"]) for d in drill_deployed_module.decisions(decisions_path(emulator.log_path))}
+    assert any(":assumed-role/" in p for p in principals), "the functions did not call with their roles"
+
+
+def test_a_call_the_deployed_role_does_not_allow_fails_the_drill(
+    emulator: Emulator, deployed: dict[str, Deployed]
+) -> None:
+    """The other direction: take the validation role's right to send to its queue away, and the drill sees it."""
+    item = deployed[SUFFIXES[0]]
+    topology = drill_synth.load(item.synth.outdir)
+    primary = item.deployment.regions[0]
+    function = topology.function(primary, "payment_validation")
+    iam = client(emulator, "iam")
+    role = iam.get_role(RoleName=_role_name(emulator, primary, function.name))["Role"]["RoleName"]
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    original = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    narrowed = json.loads(json.dumps(original))
+    for statement in narrowed["Statement"]:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        statement["Action"] = [a for a in actions if a != "sqs:SendMessage"] or ["sqs:GetQueueAttributes"]
+    iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(narrowed))
+    try:
+        steady = next(s for s in drill_scenarios.SCENARIOS if s.name == "steady_state")
+        steady = dataclasses.replace(steady, duration_s=20)
+        decisions = decisions_path(emulator.log_path)
+        (figures,), coverage = drill_deployed_module.drill(
+            emulator.endpoint, topology, [steady], decisions, emulator.log_path.with_suffix(".iam.md")
+        )
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(original))
+    refused = drill_deployed_module.denied(drill_deployed_module.decisions(decisions), {e.role for e in coverage})
+    queue = f"arn:aws:sqs:{primary}:123456789012:payments-processing-{SUFFIXES[0]}"
+    assert {(d["action"], d["resource"]) for d in refused} == {("sqs:SendMessage", queue)}
+    assert all(role in str(d["principal"]) for d in refused)
+    assert figures["acknowledged"] == 0, "a payment was acknowledged although it could not be queued"
+
+
+def _role_name(emulator: Emulator, region: str, function: str) -> str:
+    role_arn = client(emulator, "lambda", region).get_function_configuration(FunctionName=function)["Role"]
+    return str(role_arn).rsplit("/", 1)[-1]
 
 
 def test_both_suffixes_destroy_and_leave_nothing_behind(emulator: Emulator, deployed: dict[str, Deployed]) -> None:

@@ -454,7 +454,6 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
                 "sqs:ReceiveMessage",
                 "sqs:DeleteMessage",
                 "sqs:GetQueueAttributes",
-                "sqs:ChangeMessageVisibility",
                 "sqs:SendMessage",
             ],
             queue,

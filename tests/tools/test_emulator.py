@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from tools.emulator import (
     ACCOUNT_ID,
+    CLOCK_PATH,
     REPLICA_NOT_FOUND,
     Emulator,
     EmulatorError,
@@ -168,6 +169,44 @@ def test_a_second_replica_in_the_same_region_is_refused(aws: Client) -> None:
 
 
 # --------------------------------------------------------------------- composite alarms
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws: Client) -> None:
+    """Transactions back up the items they name (not whole tables): a cancelled one still changes nothing."""
+    dynamodb = aws("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "kept"}, "v": {"S": "1"}})
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "kept"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"S": "2"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    items = {i["pk"]["S"]: i.get("v", {}).get("S") for i in dynamodb.scan(TableName="t")["Items"]}
+    assert items == {"kept": "1"}
+    dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}])
+    assert len(dynamodb.scan(TableName="t")["Items"]) == 2
 
 
 def test_composite_alarms_are_stored_described_tagged_and_deleted(aws: Client) -> None:
@@ -332,6 +371,110 @@ def test_lambda_keeps_and_updates_its_dead_letter_config(aws: Client) -> None:
     assert lam.get_function_configuration(FunctionName="fn")["DeadLetterConfig"] == {"TargetArn": first}
     lam.update_function_configuration(FunctionName="fn", DeadLetterConfig={"TargetArn": second})
     assert lam.get_function(FunctionName="fn")["Configuration"]["DeadLetterConfig"] == {"TargetArn": second}
+
+
+def test_what_a_multi_region_key_encrypts_decrypts(aws: Client) -> None:
+    kms = aws("kms")
+    multi = kms.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    single = kms.create_key()["KeyMetadata"]["Arn"]
+    for key in (multi, single):
+        blob = kms.encrypt(KeyId=key, Plaintext=b"environment")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"environment"
+        assert kms.decrypt(CiphertextBlob=blob, KeyId=key)["KeyId"] == key
+    blob = kms.encrypt(KeyId=multi, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        kms.decrypt(CiphertextBlob=blob, KeyId=single)
+
+
+def test_a_queue_with_an_enabled_event_source_mapping_keeps_its_messages(aws: Client) -> None:
+    lam = _function(aws)
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="fn", BatchSize=1, Enabled=True)
+    sqs.send_message(QueueUrl=url, MessageBody="payment")
+    # moto would have received it for the mapping (and failed to run the function); the drill polls instead.
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == ["payment"]
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled"
+
+
+def test_event_source_mappings_are_listed_by_function_name_or_arn(aws: Client) -> None:
+    lam = _function(aws)
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    function_arn = lam.get_function_configuration(FunctionName="fn")["FunctionArn"]
+    created = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function_arn)["UUID"]
+    for name in ("fn", function_arn):
+        assert [m["UUID"] for m in lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]] == [
+            created
+        ]
+    assert lam.list_event_source_mappings(FunctionName="other")["EventSourceMappings"] == []
+
+
+# --------------------------------------------------------------------------- controls
+
+
+def test_the_clock_control_moves_sqs_visibility_with_the_drills_clock(emulator: Emulator, aws: Client) -> None:
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="clocked", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    start = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    try:
+        emulator.set_clock(start)
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        assert len(sqs.receive_message(QueueUrl=url).get("Messages", [])) == 1
+        emulator.set_clock(start + 59)
+        assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+        emulator.set_clock(start + 61)
+        again = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+        assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])
+    finally:
+        emulator.set_clock(None)
+    sent = sqs.send_message(QueueUrl=url, MessageBody="now")["MessageId"]
+    assert sent  # the wall clock again: a message sent now is visible now
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    assert "now" in bodies
+
+
+def test_the_clock_control_never_goes_back(emulator: Emulator, aws: Client) -> None:
+    """A second drill run starts its clock again: the emulator shifts it past the first run's timestamps."""
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="runs", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    start = 1_767_225_600.0
+    try:
+        emulator.set_clock(start + 500)
+        sqs.send_message(QueueUrl=url, MessageBody="first run")
+        assert len(sqs.receive_message(QueueUrl=url).get("Messages", [])) == 1
+        sqs.purge_queue(QueueUrl=url)
+        sqs.send_message(QueueUrl=url, MessageBody="in flight")
+        assert len(sqs.receive_message(QueueUrl=url).get("Messages", [])) == 1
+        emulator.set_clock(start)  # the next run: an hour past the last moment, not 500 s before it
+        sqs.purge_queue(QueueUrl=url)  # within one minute of the last purge, it would be refused
+        sqs.send_message(QueueUrl=url, MessageBody="second run")
+        emulator.set_clock(start + 61)  # differences stay exact after the shift
+        bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        assert bodies == ["second run"]
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        emulator.set_clock(None)
+
+
+def test_the_clock_control_refuses_what_is_not_a_time(emulator: Emulator) -> None:
+    with pytest.raises(EmulatorError, match="answered 400"):
+        _post_clock(emulator.endpoint, b"tomorrow")
+
+
+def _post_clock(endpoint: str, body: bytes) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}{CLOCK_PATH}", data=body, method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=5).close()
+    except urllib.error.HTTPError as error:
+        raise EmulatorError(f"{CLOCK_PATH} answered {error.code}") from error
 
 
 # ------------------------------------------------------------------------- Route 53

@@ -128,6 +128,26 @@ def test_dynamodb_calls_are_checked_against_the_table_they_touch(emulator: Emula
     assert denied(lambda: dynamodb.delete_item(TableName="mine", Key={"pk": {"S": "a"}}))
 
 
+def test_a_table_with_a_customer_managed_key_needs_decrypt_on_that_key(emulator: Emulator, admin: Client) -> None:
+    key = admin("kms").create_key(Description="table key")["KeyMetadata"]["Arn"]
+    for name, sse in (("own-key", {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}), ("aws-key", None)):
+        admin("dynamodb").create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            **({"SSESpecification": sse} if sse else {}),
+        )
+    read = [allow("dynamodb:GetItem", [table_arn("own-key"), table_arn("aws-key")])]
+    without_key = role_clients(emulator, admin, read)("dynamodb")
+    assert denied(lambda: without_key.get_item(TableName="own-key", Key={"pk": {"S": "a"}}))
+    without_key.get_item(TableName="aws-key", Key={"pk": {"S": "a"}})  # DynamoDB's own key: no KMS grant needed
+
+    emulator.enforce_iam(False)
+    with_key = role_clients(emulator, admin, [*read, allow("kms:Decrypt", key)])("dynamodb")
+    assert "Item" not in with_key.get_item(TableName="own-key", Key={"pk": {"S": "a"}})
+
+
 def test_an_index_query_needs_the_index_arn(emulator: Emulator, admin: Client) -> None:
     make_table(admin, "mine")
     role = role_clients(emulator, admin, [allow("dynamodb:Query", table_arn("mine") + "/index/by-g")])
@@ -206,6 +226,18 @@ def test_sending_to_an_encrypted_queue_needs_the_queue_and_its_key(emulator: Emu
     emulator.enforce_iam(False)
     keyless = role_clients(emulator, admin, [allow("sqs:SendMessage", mine_arn)])("sqs")
     assert denied(lambda: keyless.send_message(QueueUrl=mine, MessageBody="{}"))
+
+
+def test_sqs_batch_operations_are_authorized_as_their_single_message_actions(emulator: Emulator, admin: Client) -> None:
+    sqs = admin("sqs")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:work"
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "{}"} for i in range(2)])
+    consumer = role_clients(emulator, admin, [allow(["sqs:ReceiveMessage", "sqs:DeleteMessage"], arn)])("sqs")
+    received = consumer.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+    entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
+    assert consumer.delete_message_batch(QueueUrl=url, Entries=entries)["Successful"]
+    assert denied(lambda: consumer.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "{}"}]))
 
 
 def test_publishing_needs_the_topic_and_the_key_of_an_encrypted_topic(emulator: Emulator, admin: Client) -> None:

@@ -1,6 +1,11 @@
 """``make drill``: synthesize, run every scenario, print the table, write reports/drill.json and the timelines.
 
-Exit status 1 when a scenario breaks an acceptance rule (the verdict column says which and why).
+``--target deployed`` (``make drill TARGET=deployed``) runs them one after another against the
+deployment ``make deploy-local KEEP=1`` left in the emulator, each function with its own role's
+credentials, and writes the IAM coverage table to ``reports/drill/iam.md``.
+
+Exit status 1 when a scenario breaks an acceptance rule (the verdict column says which and why),
+or, against a deployment, when a role grants something no scenario used and nothing excuses.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--workers", type=int, help="scenarios run at once (default: one per core)")
+    parser.add_argument(
+        "--target",
+        choices=["moto", "deployed"],
+        default="moto",
+        help="moto made from the synth, in this process (default), or the kept local deployment",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Dimension 'region' has already been added")
     started = time.perf_counter()
@@ -45,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"unknown scenario {', '.join(unknown)}; known: {', '.join(s.name for s in scenarios.SCENARIOS)}"
             )
-        runs = scenarios.run_all(outdir, chosen, args.workers)
+        if args.target == "deployed":
+            runs, unused = _deployed(topology, chosen, args.reports)
+        else:
+            runs, unused = scenarios.run_all(outdir, chosen, args.workers), []
     results, failed = [], []
     for scenario, figures in zip(chosen, runs, strict=True):
         problems = scenarios.verdict(figures, scenario, topology)
@@ -63,7 +77,24 @@ def main(argv: list[str] | None = None) -> int:
         f"synth {synthesized - started:.1f} s, scenarios {finished - synthesized:.1f} s on "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    return 1 if failed else 0
+    for grant in unused:
+        print(f"unused grant: {grant.role} {grant.action} on {grant.resource}", file=sys.stderr)
+    return 1 if failed or unused else 0
+
+
+def _deployed(topology: synth.Topology, chosen: list[scenarios.Scenario], reports: Path) -> tuple[list, list]:
+    """The scenarios against the kept local deployment; the unused grants of its roles."""
+    from tools import emulator
+    from tools.drill import deployed
+
+    record = emulator.remembered()
+    if record is None:
+        raise SystemExit("no local emulator is running: `make deploy-local KEEP=1` first")
+    endpoint = f"http://{emulator.HOST}:{record['port']}"
+    iam = reports / "drill" / "iam.md"
+    runs, report = deployed.drill(endpoint, topology, chosen, emulator.decisions_path(Path(str(record["log"]))), iam)
+    print(f"wrote {iam}")
+    return runs, [grant for entry in report for grant in entry.unused]
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from moto import mock_aws
 
@@ -27,7 +27,7 @@ from tools.drill.clock import SimClock
 from tools.drill.cloudwatch import CloudWatch
 from tools.drill.esm import EventSourceMapping
 from tools.drill.route53 import Resolver, Route53
-from tools.drill.runtime import Runtime
+from tools.drill.runtime import Environ, Runtime
 from tools.drill.synth import Topology
 from tools.drill.world import FunctionCrashed, World
 
@@ -35,6 +35,8 @@ FINAL_STATUSES = frozenset({"PROCESSED", "DECLINED"})
 #: How long the drill waits, after the scenario, for everything to settle (simulated seconds).
 SETTLE_LIMIT_S = 1200
 SETTLE_CHECK_EVERY_S = 10
+#: Simulated seconds a status read waits at most for the stage's rate limit before it counts as not final.
+STATUS_READ_WAITS = 60
 MERCHANT = "merchant-drill"
 _KEYS = uuid.UUID("6f1c1f7e-0b1d-4c55-9d51-6d1f0c0ad711")
 #: A Luhn-valid test card number (Visa's documented test number).
@@ -65,6 +67,18 @@ BAD_INPUTS: tuple[tuple[str, dict[str, Any] | str], ...] = (
     ("negative_amount", {"amount": "-5", "currency": "USD", "merchant_id": MERCHANT, "card_token": "tok_x1234"}),
     ("unknown_currency", {"amount": "10.00", "currency": "XXX", "merchant_id": MERCHANT, "card_token": "tok_x1234"}),
 )
+
+
+class Target(Protocol):
+    """Where a drill's AWS is, when it is not moto in this process (:mod:`tools.drill.deployed`)."""
+
+    def world(self, topology: Topology, clock: SimClock) -> World:
+        """The world over this AWS."""
+
+    def aws(self) -> AbstractContextManager[Any]:
+        """For the length of a run: each function's credentials, IAM enforcement."""
+
+    environ: Environ
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,13 @@ class Sample:
 class Drill:
     """Runs one scenario against the topology."""
 
-    def __init__(self, topology: Topology, scenario: Scenario) -> None:
-        self.topology, self.scenario = topology, scenario
+    def __init__(self, topology: Topology, scenario: Scenario, target: Target | None = None) -> None:
+        """``target``: the AWS to drill (default: moto in this process, made from ``topology``)."""
+        self.topology, self.scenario, self.target = topology, scenario, target
         self.clock = SimClock()
-        self.world = World(topology, self.clock)
+        self.world = target.world(topology, self.clock) if target else World(topology, self.clock)
         skews = {self.region(name): value for name, value in scenario.skews.items()}
-        self.runtime = Runtime(topology, self.world, self.clock, skews)
+        self.runtime = Runtime(topology, self.world, self.clock, skews, target.environ if target else None)
         self.provider = PaymentProvider()
         self.transactions = next(
             spec.environment["TRANSACTIONS_TABLE"]
@@ -126,6 +141,8 @@ class Drill:
             if "TRANSACTIONS_TABLE" in spec.environment
         )
         self.created: dict[int, set[str]] = defaultdict(set)
+        #: payment id -> (region, seconds, status): where and when it became final.
+        self.finished_in: dict[str, tuple[str, float, str]] = {}
         self.reverted: set[str] = set()
         self.events: list[tuple[float, str]] = []
         self.samples: list[Sample] = []
@@ -222,6 +239,8 @@ class Drill:
         new = (after or {}).get("status", {}).get("S")
         if not replicated and old is None and new == "PENDING":
             self.created[math.floor(self.now)].add(region)
+        if not replicated and old not in FINAL_STATUSES and new in FINAL_STATUSES:
+            self.finished_in.setdefault(payment_id, (region, self.now, str(new)))
         if old in FINAL_STATUSES and new != old:
             self.reverted.add(payment_id)
         if not replicated and old == "PENDING" and new == "PROCESSED":
@@ -233,7 +252,7 @@ class Drill:
     @contextmanager
     def session(self) -> Iterator[Drill]:
         """moto, the simulated clock and the request hook in place, everything wired."""
-        with mock_aws(), self.clock.installed(), self.world.hooked():
+        with self.target.aws() if self.target else mock_aws(), self.clock.installed(), self.world.hooked():
             self._wire()
             yield self
 
@@ -413,19 +432,55 @@ class Drill:
         return [p for c in self.clients for p in c.payments]
 
     def _final_everywhere(self, payment_id: str) -> bool:
-        with self.world.internal():
-            for region in self.topology.tables[self.transactions].regions:
-                item = (
-                    self.world.client("dynamodb", region)
-                    .get_item(TableName=self.transactions, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True)
-                    .get("Item")
-                )
-                if not item or item["status"]["S"] not in FINAL_STATUSES:
-                    return False
+        """Final in every region as the merchant sees it: ``GET /payments/{id}`` on each region's API."""
+        for region in self.topology.tables[self.transactions].regions:
+            answer = self.apis[region].request("GET", f"/payments/{payment_id}", headers=self.auth_headers())
+            for _ in range(STATUS_READ_WAITS):  # the stage's rate limit: wait for its bucket to refill
+                if answer.status != 429:
+                    break
+                self.clock.advance(1.0)
+                answer = self.apis[region].request("GET", f"/payments/{payment_id}", headers=self.auth_headers())
+            if answer.status != 200 or (answer.body or {}).get("status") not in FINAL_STATUSES:
+                return False
         return True
+
+    def _across_regions(self) -> list[dict[str, Any]]:
+        """Payments a client first sent to one region and the other accepted (same key, same body), in order.
+
+        With where and when each became final: what a failover looks like from a client's side.
+        """
+        found = []
+        for client in self.clients:
+            first: dict[int, Any] = {}
+            for attempt in client.attempts:
+                first.setdefault(attempt.payment, attempt)
+            for payment in client.payments:
+                tried = first.get(payment.number)
+                if payment.bad or tried is None or not payment.payment_id:
+                    continue
+                if payment.acknowledged_by in (None, tried.region):
+                    continue
+                region, at, status = self.finished_in.get(payment.payment_id, (None, None, None))
+                found.append(
+                    {
+                        "payment_id": payment.payment_id,
+                        "idempotency_key": payment.key,
+                        "first_sent_to": tried.region,
+                        "first_sent_s": tried.at,
+                        "first_answer": tried.status,
+                        "accepted_by": payment.acknowledged_by,
+                        "accepted_s": payment.acknowledged_at,
+                        "attempts": payment.attempts,
+                        "finished_in": region,
+                        "finished_s": at,
+                        "status": status,
+                    }
+                )
+        return sorted(found, key=lambda entry: entry["first_sent_s"])
 
     def figures(self) -> dict[str, Any]:
         """The scenario's figures (plain names) and its timeline."""
+        simulated_s = round(self.now, 1)  # before the status reads below (they wait out the rate limit)
         everything = self.payments()
         bad = [p for p in everything if p.bad]
         payments = [p for p in everything if not p.bad]
@@ -467,7 +522,8 @@ class Drill:
             "two_active_s": sum(1 for regions in self.created.values() if len(regions) > 1),
             "none_active_s": sum(1 for second in seconds if second not in ok_seconds),
             "dlq_messages": dlq,
-            "simulated_s": round(self.now, 1),
+            "across_regions": self._across_regions(),
+            "simulated_s": simulated_s,
             "events": [{"t": t, "what": what} for t, what in self.events],
             "dns_answers": [{"t": t, "region": r} for t, r in self.route53.answers],
             "timeline": [

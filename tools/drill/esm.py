@@ -6,7 +6,8 @@ during a call), invokes the function, and deletes what succeeded: with
 failed record stays in the queue and comes back after the queue's visibility timeout; moto moves
 it to the DLQ after ``maxReceiveCount`` receives (its clock is the drill's). A disabled mapping
 (the orchestrator can enable it) or a region that is down polls nothing. At most
-``maximum_concurrency`` batches run per second of simulated time.
+``maximum_concurrency`` batches run per second of simulated time. As in Lambda, the poller reads
+and deletes with the function's role (:meth:`World.poller`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools.drill.runtime import Runtime
-from tools.drill.synth import ACCOUNT, QueueSpec
+from tools.drill.synth import QueueSpec
 from tools.drill.world import Mapping, World
 
 
@@ -49,12 +50,12 @@ class EventSourceMapping:
             return 0
         handed = 0
         for _ in range(self.mapping.spec.maximum_concurrency or 1):
-            visible, _in_flight = self._backend_counts()
+            visible, _in_flight = self._backend_counts(polling=True)
             if not visible:  # what long polling would see; saves a request per idle second
                 break
             with self.world.internal():
                 messages = (
-                    self.world.client("sqs", self.region)
+                    self.world.poller(self.region, self.mapping.spec.function)
                     .receive_message(
                         QueueUrl=self.queue.url,
                         MaxNumberOfMessages=min(self.mapping.spec.batch_size, 10),
@@ -86,7 +87,7 @@ class EventSourceMapping:
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             with self.world.internal():
-                self.world.client("sqs", self.region).delete_message_batch(
+                self.world.poller(self.region, self.mapping.spec.function).delete_message_batch(
                     QueueUrl=self.queue.url,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
@@ -104,12 +105,9 @@ class EventSourceMapping:
             "awsRegion": self.region,
         }
 
-    def _backend_counts(self) -> tuple[int, int]:
-        """(visible, in flight) messages, read from moto's backend (its clock is the drill's)."""
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends[ACCOUNT][self.region].queues[self.queue.name]
-        return queue.approximate_number_of_messages, queue.approximate_number_of_messages_not_visible
+    def _backend_counts(self, polling: bool = False) -> tuple[int, int]:
+        """(visible, in flight) messages of the queue (``polling``: asked as the poller, with the function's role)."""
+        return self.world.queue_counts(self.region, self.queue.name, self.mapping.spec.function if polling else None)
 
     def depth(self) -> int:
         """Visible plus in-flight messages of the queue."""

@@ -80,8 +80,13 @@ class Stats:
     errors: int = 0
 
 
-def lambda_environment(spec: FunctionSpec) -> dict[str, str]:
-    """What the function's process sees: the synthesized variables plus what Lambda sets."""
+#: What the function's process gets besides its own variables: its role's credentials (and, against an
+#: emulator, ``AWS_ENDPOINT_URL``). The default: :data:`FAKE_CREDENTIALS`.
+Environ = Callable[[FunctionSpec], dict[str, str]]
+
+
+def lambda_environment(spec: FunctionSpec, extra: Environ | None = None) -> dict[str, str]:
+    """What the function's process sees: its variables plus what Lambda sets (credentials: ``extra``)."""
     return {
         **spec.environment,
         "AWS_REGION": spec.region,
@@ -89,7 +94,7 @@ def lambda_environment(spec: FunctionSpec) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": spec.name,
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-        **FAKE_CREDENTIALS,
+        **(FAKE_CREDENTIALS if extra is None else extra(spec)),
     }
 
 
@@ -115,8 +120,16 @@ def _purge(packages: set[str]) -> None:
 class Runtime:
     """Every function of every region, loaded and invocable."""
 
-    def __init__(self, topology: Topology, world: World, clock: SimClock, skews: dict[str, float] | None = None):
+    def __init__(
+        self,
+        topology: Topology,
+        world: World,
+        clock: SimClock,
+        skews: dict[str, float] | None = None,
+        environ: Environ | None = None,
+    ):
         self.topology, self.world, self.clock = topology, world, clock
+        self.environ = environ
         self.views = {region: clock.view((skews or {}).get(region, 0.0)) for region in topology.regions}
         self.modules: dict[tuple[str, str], ModuleType] = {}
         self.stats: dict[tuple[str, str], Stats] = {}
@@ -144,7 +157,7 @@ class Runtime:
         saved = {name: sys.modules[name] for name in ("time", "datetime")}
         _purge(self._packages)
         try:
-            with exact_environ(lambda_environment(spec)), contextlib.redirect_stdout(self.logs):
+            with exact_environ(lambda_environment(spec, self.environ)), contextlib.redirect_stdout(self.logs):
                 if view is not None:
                     sys.modules["time"], sys.modules["datetime"] = view.time_module, view.datetime_module
                 try:
@@ -166,7 +179,7 @@ class Runtime:
         self.world.caller, self.world.function = region, key
         failed = False
         try:
-            with exact_environ(lambda_environment(spec)), contextlib.redirect_stdout(self.logs):
+            with exact_environ(lambda_environment(spec, self.environ)), contextlib.redirect_stdout(self.logs):
                 return entry(event, context)
         except BaseException:  # an error or a crash (FunctionCrashed): both are a Lambda error
             stats.errors += 1

@@ -290,8 +290,7 @@ class World:
         with self._lock:
             if self._internal:
                 return moto(request)
-            host, _, rest = request.url.split("://", 1)[-1].partition("/")
-            service, region = host.split(".")[0], host.split(".")[1]
+            service, region, rest = _service_region(request)
             operation = _operation(request)
             self.calls[(region, service, operation)] = self.calls.get((region, service, operation), 0) + 1
             if region in self.down or self.cut(self.caller, region):
@@ -303,14 +302,32 @@ class World:
                         self._throttle_metric(region, service, operation, fault, request)
                         return answer
             if service == "lambda":
-                path, _, query = ("/" + rest).partition("?")
-                return self.lambda_control.answer(region, request.method, path, query, request.body)
+                return self._lambda(region, request, rest, moto)
             if service == "sns" and operation == "Publish":
                 subject = _form(request).get("Subject", "")
                 self.published.append((self.clock.now, region, subject))
             if service != "dynamodb" or operation not in _WRITES:
                 return moto(request)
             return self._write(region, operation, request, moto)
+
+    def _lambda(self, region: str, request: Any, rest: str, moto: Callable[[Any], Any]) -> Any:
+        """A Lambda API call: answered by :class:`LambdaControl` (moto has no event source mapping state here)."""
+        path, _, query = ("/" + rest).partition("?")
+        return self.lambda_control.answer(region, request.method, path, query, request.body)
+
+    def poller(self, region: str, function: str) -> Any:
+        """The SQS client an event source mapping of ``function`` polls with (here: the harness's)."""
+        return self.client("sqs", region)
+
+    def queue_counts(self, region: str, name: str, poller: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages of a queue, read from moto's backend (its clock is the drill's).
+
+        ``poller``: the function whose event source mapping asks (against a deployment, with its role).
+        """
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT][region].queues[name]
+        return queue.approximate_number_of_messages, queue.approximate_number_of_messages_not_visible
 
     def _throttle_metric(self, region: str, service: str, operation: str, fault: Fault, request: Any) -> None:
         """DynamoDB publishes ``Read``/``WriteThrottleEvents`` per table for throttled requests."""
@@ -403,49 +420,23 @@ class World:
 
 @contextmanager
 def _item_level_transaction_backups() -> Iterator[None]:
-    """Back up only the items a ``TransactWriteItems`` names, and restore those when it is cancelled.
+    """``TransactWriteItems`` backing up only the items it names (:func:`tools.emulator.item_level_backups`).
 
     moto backs up every touched table whole (``copy.deepcopy``) for its rollback: a third of the
     drill's CPU, growing with the table. Same answers, same final state
     (``tests/tools/drill/test_world.py``).
     """
-    import copy
-
     from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
 
-    class _NoTableCopies:
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-        for entry in transact_items:
-            op = next(iter(entry.values()))
-            table = backend.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
-            key = op["Key"] if "Key" in op else {n: op["Item"][n] for n in names if n in op.get("Item", {})}
-            item = backend.get_item(table.name, key) if len(key) == len(names) else None
-            saved.append((table.name, key, copy.deepcopy(item.to_json()["Attributes"]) if item else None))
-        try:
-            return original(backend, transact_items)
-        except Exception:
-            for table_name, key, attributes in reversed(saved):
-                if attributes is None:
-                    if backend.get_item(table_name, key) is not None:
-                        backend.delete_item(table_name, key)
-                else:
-                    backend.put_item(table_name, attributes)
-            raise
+    from tools.emulator import NoTableCopies, item_level_backups
 
     with (
-        mock.patch.object(models, "copy", _NoTableCopies),
-        mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact_write_items),
+        mock.patch.object(models, "copy", NoTableCopies),
+        mock.patch.object(
+            models.DynamoDBBackend,
+            "transact_write_items",
+            item_level_backups(models.DynamoDBBackend.transact_write_items),
+        ),
     ):
         yield
 
@@ -461,6 +452,27 @@ class _HttpResponse:
 
     def __exit__(self, *_: Any) -> None:
         return None
+
+
+#: ``Credential=<key>/<date>/<region>/<service>/aws4_request`` of a SigV4 ``Authorization`` header.
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+
+
+def _service_region(request: Any) -> tuple[str, str, str]:
+    """(service, region, path after the host) of a request: from its AWS host name, or else its signature.
+
+    In moto's process a request goes to ``<service>.<region>.amazonaws.com``; to an emulator
+    (``AWS_ENDPOINT_URL``) the host is ``127.0.0.1``, and the signature's credential scope says both.
+    """
+    host, _, rest = request.url.split("://", 1)[-1].partition("/")
+    if host.endswith(".amazonaws.com"):
+        return host.split(".")[0], host.split(".")[1], rest
+    authorization = request.headers.get("Authorization", b"")
+    authorization = authorization.decode() if isinstance(authorization, bytes) else str(authorization)
+    scope = _CREDENTIAL_SCOPE.search(authorization)
+    if scope is None:
+        raise DrillSetupError(f"an unsigned request to {host}: cannot tell its service and region")
+    return scope.group("service"), scope.group("region"), rest
 
 
 def _operation(request: Any) -> str:

@@ -153,3 +153,23 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(wired: Drill) -> No
         TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "tx-new"}, "v": {"N": "2"}}}}]
     )
     assert get("tx-new") == {"pk": {"S": "tx-new"}, "v": {"N": "2"}}
+
+
+def test_a_request_to_an_emulator_endpoint_is_placed_by_its_signature() -> None:
+    from botocore.awsrequest import AWSRequest
+
+    from tools.drill.world import DrillSetupError, _service_region
+
+    signed = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:4566/2015-03-31/event-source-mappings/abc",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=ASIAX/20261201/us-east-2/lambda/aws4_request, "
+            "SignedHeaders=host, Signature=00"
+        },
+    )
+    assert _service_region(signed) == ("lambda", "us-east-2", "2015-03-31/event-source-mappings/abc")
+    by_host = AWSRequest(method="POST", url="https://monitoring.us-west-2.amazonaws.com/")
+    assert _service_region(by_host) == ("monitoring", "us-west-2", "")
+    with pytest.raises(DrillSetupError, match=r"unsigned request to 127\.0\.0\.1:4566"):
+        _service_region(AWSRequest(method="GET", url="http://127.0.0.1:4566/health"))
