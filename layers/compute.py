@@ -419,12 +419,15 @@ class ComputeStack(LayerStack):
         queue = self.processing_queue.arn
         own: dict[str, list[DataAwsIamPolicyDocumentStatement]] = {
             "payment_validation": [
+                # Powertools: conditional put (the existing record comes back with the refusal, so no
+                # GetItem), the result (update), and a delete when the first attempt failed.
                 statement(
                     "IdempotencyRecords",
-                    ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                     [tables["idempotency"]],
                 ),
-                statement("RecordPendingPayments", ["dynamodb:PutItem", "dynamodb:GetItem"], [tables["transactions"]]),
+                # A conditional put; an existing payment comes back with the refusal (ALL_OLD), no GetItem.
+                statement("RecordPendingPayments", ["dynamodb:PutItem"], [tables["transactions"]]),
                 statement("ReadLease", ["dynamodb:GetItem"], [tables["control"]]),
                 statement("EnqueuePayments", ["sqs:SendMessage"], [queue]),
             ],
@@ -478,13 +481,14 @@ class ComputeStack(LayerStack):
             # canary reads its own write back there (GetItem).
             statement("LeaseInPeerReplica", lease_actions, peer_control),
             # That replica is encrypted with the peer region's replica of the data key (a multi-region
-            # key: the same key id in every region).
-            statement("UsePeerReplicaKey", ["kms:Decrypt", "kms:GenerateDataKey"], peer_keys),
+            # key: the same key id in every region). DynamoDB decrypts the table key in the caller's
+            # context (Decrypt) and generates it itself when the table is created: no GenerateDataKey.
+            statement("UsePeerReplicaKey", ["kms:Decrypt"], peer_keys),
             # The witness copy of the lease (a plain table in the witness region): read, conditional
             # put (bootstrap, promotion, handover, catch-up) and update (renewal, revocation).
             statement("LeaseInWitness", lease_actions, [self.witness.table.arn]),
-            # The witness table is encrypted with the witness region's own key.
-            statement("UseWitnessKey", ["kms:Decrypt", "kms:GenerateDataKey"], [self.witness.key_arn]),
+            # The witness table is encrypted with the witness region's own key (Decrypt, as above).
+            statement("UseWitnessKey", ["kms:Decrypt"], [self.witness.key_arn]),
             # The sweeper reads the sparse index of PENDING payments and re-enqueues them.
             statement("FindPendingPayments", ["dynamodb:Query"], [f"{transactions_table}/index/{PENDING_INDEX.name}"]),
             statement("ReenqueuePendingPayments", ["sqs:SendMessage"], [self.processing_queue.arn]),

@@ -779,9 +779,9 @@ def drill_deployed(deployment: Deployment, target: Target, endpoint: str, log: P
     started = time.perf_counter()
     decisions = emulator.decisions_path(log)
     iam_table = reports_dir(deployment, target) / "iam.md"
-    (figures,), coverage = deployed.drill(endpoint, topology, [scenario], decisions, iam_table)
+    outcome = deployed.drill(endpoint, topology, [scenario], decisions, iam_table)
+    ((figures,), coverage, refused) = outcome.runs, outcome.coverage, outcome.refused
     problems = scenarios.verdict(figures, scenario, topology)
-    refused = deployed.denied(deployed.decisions(decisions), {entry.role for entry in coverage})
     _print(
         f"{figures['acknowledged']} payments acknowledged, {figures['lost']} lost, "
         f"{figures['charged_twice']} charged twice, recovery {figures['rto_s']} s "

@@ -27,9 +27,9 @@ pair against the caller's policies:
 
 Calls it does not know fall back to moto's own check. With enforcement off nothing changes.
 
-Every decision (caller, action, resource, allowed) is kept in :data:`DECISIONS` and, when
-``EMULATOR_IAM_DECISIONS`` names a file, appended to it as one JSON line: what a drill's callers
-used, for the coverage of their roles' grants (:mod:`tools.iam_coverage`).
+Every decision (caller, action, resource, allowed) of an assumed role, and every refusal, is kept
+in :data:`DECISIONS` and, when ``EMULATOR_IAM_DECISIONS`` names a file, appended to it as one JSON
+line: what a drill's callers used, for the coverage of their roles' grants (:mod:`tools.iam_coverage`).
 """
 
 from __future__ import annotations
@@ -259,7 +259,13 @@ DECISIONS: list[dict[str, object]] = []
 
 
 def record(principal: str, action: str, resource: str, allowed: bool) -> None:
-    """Keep one authorization decision (and append it to the decisions file, if one is set)."""
+    """Keep one authorization decision (and append it to the decisions file, if one is set).
+
+    Only what is read later: every call of an assumed role (a function's, for the coverage) and
+    every refusal. An IAM user's allowed calls (a drill harness's, most of a run) are not kept.
+    """
+    if allowed and ":assumed-role/" not in principal:
+        return
     decision = {"principal": principal, "action": action, "resource": resource, "allowed": allowed}
     DECISIONS.append(decision)
     path = os.environ.get(DECISIONS_ENV)

@@ -114,15 +114,14 @@ def create_payment(request: ParsedRequest) -> dict[str, str]:
 
 
 def existing_payment(request: ParsedRequest, item: dict[str, Any] | None) -> dict[str, str]:
-    """The answer for a payment id that already exists; re-enqueue it while it is still PENDING."""
+    """The answer for a payment id that already exists; re-enqueue it while it is still PENDING.
+
+    ``item`` is the existing payment DynamoDB returns with the refused conditional put
+    (``ReturnValuesOnConditionCheckFailure``): the condition fails only when the item exists, so it is
+    always there, and the role has no GetItem on the table.
+    """
     if not item:
-        item = DYNAMODB.get_item(
-            TableName=SETTINGS.transactions_table,
-            Key={"payment_id": {"S": request.payment_id}},
-            ConsistentRead=True,
-        ).get("Item")
-        if not item:
-            raise RuntimeError("payment vanished after a failed conditional write")
+        raise RuntimeError("the refused conditional write returned no item")
     if item.get("request_hash", {}).get("S") != request.request_hash:
         raise PaymentConflictError(request.payment_id)
     status = item["status"]["S"]

@@ -44,6 +44,7 @@ from tools.drill import deployed as drill_deployed_module
 from tools.drill import scenarios as drill_scenarios
 from tools.drill import synth as drill_synth
 from tools.emulator import CLIENT_ENV, Emulator, client_env, decisions_path
+from tools.iam_coverage import read_decisions
 
 #: Two suffixes deployed side by side into one emulator.
 SUFFIXES = ("e2e-a", "e2e-b")
@@ -312,8 +313,31 @@ def test_the_drill_runs_on_what_was_applied_each_function_with_its_own_role(
     table = (reports_dir(item.deployment, item.target) / "iam.md").read_text()
     for role in (f"payment-validation-{short}-{SUFFIXES[0]}" for short in ("use1", "use2")):
         assert f"| `{role}` |" in table, table
-    principals = {str(d["principal"]) for d in drill_deployed_module.decisions(decisions_path(emulator.log_path))}
+    principals = {str(d["principal"]) for d in read_decisions(decisions_path(emulator.log_path))}
     assert any(":assumed-role/" in p for p in principals), "the functions did not call with their roles"
+
+
+def test_every_scenario_on_the_deployment_uses_every_grant_or_excuses_it(
+    emulator: Emulator, deployed: dict[str, Deployed]
+) -> None:
+    """``make drill TARGET=deployed``: every scenario, each function with its own role, IAM enforced.
+
+    Least privilege both ways: no call of a function is refused, and every (action, resource) its
+    role grants is used by some scenario or excused with its reason (tools/iam_coverage.py).
+    """
+    item = deployed[SUFFIXES[0]]
+    topology = drill_synth.load(item.synth.outdir)
+    iam_table = emulator.log_path.with_name("iam-all-scenarios.md")
+    outcome = drill_deployed_module.drill(
+        emulator.endpoint, topology, list(drill_scenarios.SCENARIOS), decisions_path(emulator.log_path), iam_table
+    )
+    for scenario, figures in zip(drill_scenarios.SCENARIOS, outcome.runs, strict=True):
+        assert drill_scenarios.verdict(figures, scenario, topology) == [], scenario.name
+    assert outcome.refused == []
+    assert [(g.role, g.action, g.resource) for g in outcome.unused] == [], iam_table.read_text()
+    roles = {entry.role for entry in outcome.coverage}
+    assert len(roles) == 2 * 6  # every function's role in both regions
+    assert sum(len(entry.used) for entry in outcome.coverage) > 0
 
 
 def test_a_call_the_deployed_role_does_not_allow_fails_the_drill(
@@ -337,12 +361,12 @@ def test_a_call_the_deployed_role_does_not_allow_fails_the_drill(
         steady = next(s for s in drill_scenarios.SCENARIOS if s.name == "steady_state")
         steady = dataclasses.replace(steady, duration_s=20)
         decisions = decisions_path(emulator.log_path)
-        (figures,), coverage = drill_deployed_module.drill(
+        outcome = drill_deployed_module.drill(
             emulator.endpoint, topology, [steady], decisions, emulator.log_path.with_suffix(".iam.md")
         )
     finally:
         iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(original))
-    refused = drill_deployed_module.denied(drill_deployed_module.decisions(decisions), {e.role for e in coverage})
+    ((figures,), refused) = outcome.runs, outcome.refused
     queue = f"arn:aws:sqs:{primary}:123456789012:payments-processing-{SUFFIXES[0]}"
     assert {(d["action"], d["resource"]) for d in refused} == {("sqs:SendMessage", queue)}
     assert all(role in str(d["principal"]) for d in refused)

@@ -441,10 +441,11 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
     # The peer replica of the multi-region data key: same key id, the peer's region.
     peer_keys = [f"arn:aws:kms:{r}:ACCOUNT:key/KEY_ID" for r in REGIONS if r != region]
     own = {
+        # No GetItem on idempotency or transactions: a refused conditional put returns the existing item.
         "payment_validation": on(
-            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], table("idempotency")
+            ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], table("idempotency")
         )
-        | on(["dynamodb:PutItem", "dynamodb:GetItem"], table("transactions"))
+        | on(["dynamodb:PutItem"], table("transactions"))
         | on(["dynamodb:GetItem"], table("control"))
         | on(["sqs:SendMessage"], queue),
         "payment_processing": on(["dynamodb:GetItem", "dynamodb:UpdateItem"], table("transactions"))
@@ -461,7 +462,8 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
         "payment_status": on(["dynamodb:GetItem"], table("transactions")),
         "health": on(["dynamodb:GetItem"], table("control")),
         "failover_orchestrator": on(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table("control"))
-        | {(a, ("arn", arn)) for arn in peer_keys for a in ("kms:Decrypt", "kms:GenerateDataKey")}
+        # DynamoDB needs only Decrypt of the table key in the caller's context (no GenerateDataKey).
+        | {("kms:Decrypt", ("arn", arn)) for arn in peer_keys}
         | {
             (a, ("arn", arn))
             for arn in peer_control
@@ -472,7 +474,7 @@ def expected_grants(region: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             ("table", f"payments-lease-witness-{SUFFIX}", CONFIG.witness_region),
         )
-        | on(["kms:Decrypt", "kms:GenerateDataKey"], ("key", CONFIG.witness_region))
+        | on(["kms:Decrypt"], ("key", CONFIG.witness_region))
         | on(["dynamodb:Query"], ("index", f"payments-transactions-{SUFFIX}", region, "pending-index"))
         | on(["sqs:SendMessage"], queue)
         | on(["sns:Publish"], topic)

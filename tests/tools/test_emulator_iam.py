@@ -369,3 +369,15 @@ def test_every_decision_is_written_to_the_decisions_file(tmp_path: Path, monkeyp
         ("dynamodb:GetItem", "theirs", False),
     ]
     assert all(":assumed-role/probe-" in d["principal"] for d in lines)
+
+
+def test_an_iam_users_allowed_calls_are_not_kept_its_refusals_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import emulator_iam
+
+    monkeypatch.delenv(DECISIONS_ENV, raising=False)
+    monkeypatch.setattr(emulator_iam, "DECISIONS", [])
+    user, role = "arn:aws:iam::123456789012:user/drill-harness-dev", "arn:aws:sts::1:assumed-role/r/s"
+    emulator_iam.record(user, "sqs:PurgeQueue", "q", allowed=True)
+    emulator_iam.record(user, "sqs:PurgeQueue", "q", allowed=False)
+    emulator_iam.record(role, "sqs:SendMessage", "q", allowed=True)
+    assert [(d["principal"], d["allowed"]) for d in emulator_iam.DECISIONS] == [(user, False), (role, True)]

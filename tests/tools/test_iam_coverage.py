@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.iam_coverage import Grant, coverage, grants, main, markdown, role_of
+from tools.iam_coverage import Excuse, Grant, coverage, grants, main, markdown, read_decisions, role_of
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/payments-transactions-dev"
 POLICY = {
@@ -82,3 +82,33 @@ def test_the_command_fails_on_an_unused_grant_and_passes_when_all_are_used(tmp_p
 def test_a_missing_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["--decisions", str(tmp_path / "nope"), "--policies", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_an_excuse_with_a_role_and_a_resource_covers_only_that_role_and_resource() -> None:
+    queue = "arn:aws:sqs:us-east-1:123456789012:payments-processing-dev"
+    dlq = "arn:aws:sqs:us-east-1:123456789012:payments-async-dlq-dev"
+    send = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": [queue, dlq]}
+    role_grants = {
+        role: grants(role, [{"Statement": [send]}])
+        for role in ("payment-processing-use1-dev", "payment-validation-use1-dev")
+    }
+    excuses = (
+        Excuse("sqs:SendMessage", "parks", role="payment-processing-*", resource="arn:*:sqs:*:*:*-processing-*"),
+    )
+    processing, validation = coverage(role_grants, [], excuses)
+    assert [(g.resource, why) for g, why in processing.excused] == [(queue, "parks")]
+    assert [g.resource for g in processing.unused] == [dlq]  # another resource: not excused
+    assert {g.resource for g in validation.unused} == {queue, dlq}  # another role: not excused
+
+
+def test_the_async_dlq_send_is_excused_for_any_role_and_only_on_the_async_dlq() -> None:
+    dlq = "arn:aws:sqs:us-east-2:123456789012:payments-async-dlq-dev"
+    other = "arn:aws:sqs:us-east-2:123456789012:payments-processing-dev"
+    role = "failover-orchestrator-use2-dev"
+    [entry] = coverage({role: [Grant(role, "sqs:SendMessage", dlq), Grant(role, "sqs:SendMessage", other)]}, [])
+    assert [g.resource for g, _why in entry.excused] == [dlq]
+    assert [g.resource for g in entry.unused] == [other]
+
+
+def test_a_missing_decisions_file_reads_as_no_decisions(tmp_path: Path) -> None:
+    assert read_decisions(tmp_path / "never-written.jsonl") == []

@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"unknown scenario {', '.join(unknown)}; known: {', '.join(s.name for s in scenarios.SCENARIOS)}"
             )
         if args.target == "deployed":
-            runs, unused = _deployed(topology, chosen, args.reports)
+            runs, iam_problems = _deployed(topology, chosen, args.reports)
         else:
-            runs, unused = scenarios.run_all(outdir, chosen, args.workers), []
+            runs, iam_problems = scenarios.run_all(outdir, chosen, args.workers), []
     results, failed = [], []
     for scenario, figures in zip(chosen, runs, strict=True):
         problems = scenarios.verdict(figures, scenario, topology)
@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         f"synth {synthesized - started:.1f} s, scenarios {finished - synthesized:.1f} s on "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    for grant in unused:
-        print(f"unused grant: {grant.role} {grant.action} on {grant.resource}", file=sys.stderr)
-    return 1 if failed or unused else 0
+    for problem in iam_problems:
+        print(problem, file=sys.stderr)
+    return 1 if failed or iam_problems else 0
 
 
-def _deployed(topology: synth.Topology, chosen: list[scenarios.Scenario], reports: Path) -> tuple[list, list]:
-    """The scenarios against the kept local deployment; the unused grants of its roles."""
+def _deployed(topology: synth.Topology, chosen: list[scenarios.Scenario], reports: Path) -> tuple[list, list[str]]:
+    """The scenarios against the kept local deployment; the calls its roles refused and the grants nobody used."""
     from tools import emulator
     from tools.drill import deployed
 
@@ -92,9 +92,11 @@ def _deployed(topology: synth.Topology, chosen: list[scenarios.Scenario], report
         raise SystemExit("no local emulator is running: `make deploy-local KEEP=1` first")
     endpoint = f"http://{emulator.HOST}:{record['port']}"
     iam = reports / "drill" / "iam.md"
-    runs, report = deployed.drill(endpoint, topology, chosen, emulator.decisions_path(Path(str(record["log"]))), iam)
+    outcome = deployed.drill(endpoint, topology, chosen, emulator.decisions_path(Path(str(record["log"]))), iam)
     print(f"wrote {iam}")
-    return runs, [grant for entry in report for grant in entry.unused]
+    problems = [f"refused: {d['action']} on {d['resource']} to {d['principal']}" for d in outcome.refused]
+    problems += [f"unused grant: {g.role} {g.action} on {g.resource}" for g in outcome.unused]
+    return outcome.runs, problems
 
 
 if __name__ == "__main__":

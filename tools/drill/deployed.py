@@ -317,13 +317,6 @@ class DeployedWorld(World):
             observer(table, region, key, before, image, True)
 
 
-def decisions(path: Path) -> list[dict[str, object]]:
-    """The emulator's IAM decisions (one JSON object a line); none when the file is not there."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def role_policies(deployed: Deployed) -> dict[str, list[dict[str, Any]]]:
     """Role name -> the policy documents the deployed role has (inline and attached), for each function's role."""
     iam = deployed.client("iam", deployed.topology.primary)
@@ -347,14 +340,25 @@ def _document(value: Any) -> dict[str, Any]:
     return dict(json.loads(urllib.parse.unquote(str(value))))
 
 
-def drill(
-    endpoint: str, synthesized: Topology, scenarios: list[Any], decisions_file: Path, iam_out: Path
-) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Run ``scenarios`` one after another on the deployment; write the IAM coverage table to ``iam_out``.
+@dataclass
+class Outcome:
+    """What a drill on the deployment found: each scenario's figures, each role's coverage, the refusals."""
 
-    Returns each scenario's figures and the coverage of every function's role (its ``unused``
-    grants are the ones no call used and nothing excuses).
-    """
+    runs: list[dict[str, Any]]
+    coverage: list[Any]
+    #: The emulator's decisions that refused a call of a function's role.
+    refused: list[dict[str, object]]
+    #: Every decision the run recorded (the functions' roles and the harness).
+    decisions: list[dict[str, object]]
+
+    @property
+    def unused(self) -> list[Any]:
+        """Grants no call used and nothing excuses."""
+        return [grant for entry in self.coverage for grant in entry.unused]
+
+
+def drill(endpoint: str, synthesized: Topology, scenarios: list[Any], decisions_file: Path, iam_out: Path) -> Outcome:
+    """Run ``scenarios`` one after another on the deployment; write the IAM coverage table to ``iam_out``."""
     from tools import iam_coverage
     from tools.drill.drill import Drill
 
@@ -362,12 +366,13 @@ def drill(
     decisions_file.unlink(missing_ok=True)
     runs = [Drill(deployed.topology, scenario, target=deployed).run() for scenario in scenarios]
     policies = role_policies(deployed)
+    recorded = iam_coverage.read_decisions(decisions_file)
     report = iam_coverage.coverage(
-        {role: iam_coverage.grants(role, documents) for role, documents in policies.items()}, decisions(decisions_file)
+        {role: iam_coverage.grants(role, documents) for role, documents in policies.items()}, recorded
     )
     iam_out.parent.mkdir(parents=True, exist_ok=True)
     iam_out.write_text(iam_coverage.markdown(report))
-    return runs, report
+    return Outcome(runs, report, denied(recorded, set(policies)), recorded)
 
 
 def denied(entries: list[dict[str, object]], roles: set[str]) -> list[dict[str, object]]:

@@ -147,6 +147,8 @@ class Drill:
         self.events: list[tuple[float, str]] = []
         self.samples: list[Sample] = []
         self.orchestrator_results: list[tuple[float, str, str]] = []
+        #: Payments each region's orchestrator re-enqueued (its sweeper: stale or orphaned PENDING payments).
+        self.swept: Counter[str] = Counter()
         self.first_success_elsewhere: float | None = None
         self.rpo_count: int | None = None
         self._payments = 0
@@ -336,6 +338,8 @@ class Drill:
             return
         status = result.get("status") if isinstance(result, dict) else None
         nested = (result.get("failover") or {}).get("status") if isinstance(result, dict) else None
+        if isinstance(result, dict) and isinstance(result.get("swept"), int):
+            self.swept[region] += result["swept"]
         for value in (status, nested):
             if value and value not in ("heartbeat", "ignored"):
                 self.orchestrator_results.append((self.now, region, value))
@@ -522,6 +526,7 @@ class Drill:
             "two_active_s": sum(1 for regions in self.created.values() if len(regions) > 1),
             "none_active_s": sum(1 for second in seconds if second not in ok_seconds),
             "dlq_messages": dlq,
+            "swept": dict(sorted(self.swept.items())),
             "across_regions": self._across_regions(),
             "simulated_s": simulated_s,
             "events": [{"t": t, "what": what} for t, what in self.events],

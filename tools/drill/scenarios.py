@@ -19,7 +19,7 @@ from typing import Any
 from tools.drill.drill import Drill, Event, Scenario
 from tools.drill.route53 import ALIAS_TARGET_TTL_S
 from tools.drill.synth import Topology
-from tools.drill.world import Crash, Fault
+from tools.drill.world import UNREACHABLE, Crash, Fault
 
 
 def dns_worst_case_s(topology: Topology) -> float:
@@ -108,6 +108,28 @@ def _throttle(*regions: str, on: bool = True) -> Any:
         drill.world.faults[:] = [f for f in drill.world.faults if f.region not in names]
         if on:
             drill.world.faults += [Fault(name, "dynamodb", operations=writes, rate=0.5) for name in sorted(names)]
+
+    return action
+
+
+#: The functions in the VPC that call SQS (validation enqueues, processing parks); the orchestrator is outside it.
+IN_VPC_SQS_CALLERS = frozenset({"payment_validation", "payment_processing"})
+
+
+def _sqs_endpoints(broken: bool) -> Any:
+    """The SQS interface endpoint of both VPCs refuses connections (``broken=False``: fixed).
+
+    Only callers inside the VPC (:data:`IN_VPC_SQS_CALLERS`) use it: the orchestrator and Lambda's
+    own SQS poller reach SQS without it.
+    """
+
+    def action(drill: Drill) -> None:
+        drill.world.faults[:] = [f for f in drill.world.faults if f.service != "sqs"]
+        if broken:
+            drill.world.faults += [
+                Fault(region, "sqs", code=UNREACHABLE, functions=IN_VPC_SQS_CALLERS)
+                for region in drill.topology.regions
+            ]
 
     return action
 
@@ -290,7 +312,25 @@ BAD_INPUT_DURING_FAILOVER = _five_minute_fault(
     **_PRIMARY_FAULT,
 )
 
-#: Every scenario of issue #14 (each is a test and a line of ``make drill``).
+SQS_ENDPOINTS_FAIL = Scenario(
+    name="sqs_endpoints_fail",
+    title=(
+        "A bad change breaks the SQS endpoint of both VPCs for 6 minutes (payments are written but not"
+        " enqueued); the primary dies in the middle of it and comes back 3 minutes later"
+    ),
+    duration_s=600,
+    events=(
+        Event(FAULT_AT, "SQS endpoints of both VPCs refuse connections", _sqs_endpoints(broken=True)),
+        Event(300, "primary region down", _fail("primary")),
+        Event(420, "SQS endpoints fixed", _sqs_endpoints(broken=False)),
+        Event(480, "primary region back", _recover("primary")),
+    ),
+    rate_per_s=0.5,
+    fault_region="primary",
+    fault_at=300,
+)
+
+#: Every scenario of issue #14 (each is a test and a line of ``make drill``), and later ones.
 SCENARIOS: tuple[Scenario, ...] = (
     STEADY_STATE,
     PRIMARY_DIES,
@@ -306,6 +346,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     FAILBACK_AFTER_RECOVERY,
     RETRY_STORM,
     BAD_INPUT_DURING_FAILOVER,
+    SQS_ENDPOINTS_FAIL,
 )
 
 

@@ -60,21 +60,29 @@ class Crash:
     fired_at: float | None = None
 
 
+#: A :class:`Fault` code: the call does not connect (a broken endpoint), as for a region that is down.
+UNREACHABLE = "EndpointConnectionError"
+
+
 @dataclass
 class Fault:
-    """An injected AWS error: ``service`` calls in ``region`` (optionally only ``operations``)."""
+    """An injected AWS error: ``service`` calls in ``region`` (optionally only ``operations``, ``functions``)."""
 
     region: str
     service: str
     code: str = "ProvisionedThroughputExceededException"
     operations: frozenset[str] | None = None
+    #: Only calls made by these functions (their keys); None: every caller.
+    functions: frozenset[str] | None = None
     #: Fraction of matching calls that fail, deterministic: every n-th call with n = 1 / rate.
     rate: float = 1.0
     seen: int = 0
 
-    def answer(self, operation: str) -> Response | None:
-        """The error response for a matching call, or None."""
+    def answer(self, operation: str, function: str | None = None) -> Response | None:
+        """The error response for a matching call (``operation`` made by ``function``), or None."""
         if self.operations is not None and operation not in self.operations:
+            return None
+        if self.functions is not None and function not in self.functions:
             return None
         self.seen += 1
         if self.rate < 1.0 and (self.seen % max(1, round(1 / self.rate))) != 0:
@@ -297,7 +305,9 @@ class World:
                 raise EndpointConnectionError(endpoint_url=request.url)
             for fault in self.faults:
                 if fault.region == region and fault.service == service:
-                    answer = fault.answer(operation)
+                    answer = fault.answer(operation, self.function)
+                    if answer is not None and fault.code == UNREACHABLE:
+                        raise EndpointConnectionError(endpoint_url=request.url)
                     if answer is not None:
                         self._throttle_metric(region, service, operation, fault, request)
                         return answer

@@ -23,6 +23,7 @@ from tools.drill.scenarios import (
     PRIMARY_DIES,
     RETRY_STORM,
     SCENARIOS,
+    SQS_ENDPOINTS_FAIL,
     STEADY_STATE,
     Scenario,
     dns_worst_case_s,
@@ -148,6 +149,24 @@ def test_a_retry_storm_is_throttled_not_lost(topology: Topology) -> None:
 
 def _events(result: dict[str, Any], text: str) -> list[dict[str, Any]]:
     return [e for e in result["events"] if text in e["what"]]
+
+
+def test_payments_written_but_not_enqueued_are_swept_in_each_region_that_holds_the_lease(topology: Topology) -> None:
+    """Both VPCs' SQS endpoints broken: validation answers 503 (its payment is written, PENDING); nothing is lost.
+
+    Only the orchestrators (outside the VPC) can enqueue: the primary's sweeper re-enqueues its stale
+    PENDING payments, and after the primary dies the secondary's re-enqueues the orphans it replicated.
+    """
+    result = figures(topology, SQS_ENDPOINTS_FAIL)
+    assert result["client_errors"].get("503", 0) > 0
+    assert result["swept"].get(topology.primary, 0) > 0
+    assert result["swept"].get(topology.secondary, 0) > 0
+    # Accepted by the secondary while its endpoint was still broken: only final payments are (a PENDING
+    # one is enqueued again, which fails), so the sweeper had finished them before the client's retry.
+    fixed_at = next(e["t"] for e in result["events"] if e["what"] == "SQS endpoints fixed")
+    early = [p for p in result["across_regions"] if p["accepted_s"] < fixed_at]
+    assert early
+    assert all(p["finished_s"] <= p["accepted_s"] for p in early)
 
 
 def test_the_verdict_names_each_broken_rule(topology: Topology) -> None:

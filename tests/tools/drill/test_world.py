@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tools.drill.drill import Drill
-from tools.drill.world import Fault
+from tools.drill.world import UNREACHABLE, Fault
 
 NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1})
 
@@ -61,6 +61,25 @@ def test_a_region_that_is_down_refuses_connections_and_faults_answer_aws_errors(
         client.describe_table(TableName="payments-control-dev")  # other operations are untouched
     finally:
         wired.world.faults.clear()
+
+
+def test_a_fault_for_some_functions_leaves_the_other_callers_alone(wired: Drill) -> None:
+    region = wired.topology.primary
+    queue = wired.topology.queues[(region, "payments-processing-dev")].url
+    client = boto3.client("sqs", region_name=region, config=NO_RETRY)
+    wired.world.faults.append(Fault(region, "sqs", code=UNREACHABLE, functions=frozenset({"payment_validation"})))
+    previous = wired.world.function
+    try:
+        wired.world.function = "payment_validation"
+        with pytest.raises(EndpointConnectionError):
+            client.send_message(QueueUrl=queue, MessageBody="{}")
+        wired.world.function = "failover_orchestrator"  # outside the VPC: its calls connect
+        client.send_message(QueueUrl=queue, MessageBody="{}")
+    finally:
+        wired.world.function = previous
+        wired.world.faults.clear()
+        with wired.world.internal():
+            wired.world.client("sqs", region).purge_queue(QueueUrl=queue)
 
 
 def test_a_write_is_captured_and_replicated_after_the_lag(wired: Drill) -> None:
