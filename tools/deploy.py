@@ -24,6 +24,7 @@ working data in ``.terraform-emulator`` so an AWS ``.terraform`` in the same fol
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
 import re
@@ -385,7 +386,13 @@ def deploy(
     def apply(stack: Stack) -> str:
         started = time.monotonic()
         env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
-        changes = terraform.apply(stack.directory, env, timeout, log=logs / f"{stack.name}.log")
+        changes = _unlocking_own_lock(
+            target,
+            stack,
+            env,
+            progress,
+            lambda: terraform.apply(stack.directory, env, timeout, log=logs / f"{stack.name}.log"),
+        )
         outputs = terraform.outputs(stack.directory, env, timeout)
         seconds = time.monotonic() - started
         with lock:
@@ -423,7 +430,13 @@ def destroy(
         if local_state and not target.bootstrap_state(stack, deployment.suffix).exists():
             return "no state, nothing to destroy"
         env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
-        changes = terraform.destroy(stack.directory, env, timeout, log=logs / f"{stack.name}.log")
+        changes = _unlocking_own_lock(
+            target,
+            stack,
+            env,
+            progress,
+            lambda: terraform.destroy(stack.directory, env, timeout, log=logs / f"{stack.name}.log"),
+        )
         seconds = time.monotonic() - started
         with lock:
             report.runs.append(StackRun(stack.name, "destroy", changes, seconds))
@@ -434,6 +447,27 @@ def destroy(
     report.elapsed = time.monotonic() - started
     _in_deploy_order(report, deployment)
     return report
+
+
+def _unlocking_own_lock(
+    target: Target, stack: Stack, env: Mapping[str, str], progress: Progress, run: Callable[[], dict[str, int]]
+) -> dict[str, int]:
+    """``run`` (an apply or a destroy); on the emulator, once more after releasing a lock it took itself.
+
+    terraform's lock request sometimes reaches the emulator twice, so the command fails on its own
+    lock and leaves it behind (:func:`tools.terraform.own_lock`). Only a lock created after the
+    command started is released (no one else uses the emulator's state), and only once.
+    """
+    started = datetime.datetime.now(datetime.UTC)
+    try:
+        return run()
+    except TerraformError as error:
+        lock_id = terraform.own_lock(str(error), started) if target.endpoint is not None else None
+        if lock_id is None:
+            raise
+    progress(f"{stack.name}: terraform failed on the lock it had just taken ({lock_id}): released, once more")
+    terraform.force_unlock(stack.directory, env, lock_id)
+    return run()
 
 
 def _in_deploy_order(report: Report, deployment: Deployment) -> None:

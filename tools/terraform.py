@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -196,6 +198,34 @@ def run_json(
         detail = "\n".join(errors) or stderr.strip() or stdout.strip()[-2000:]
         raise TerraformError(f"terraform {' '.join(args)} in {cwd.name} failed:\n{detail}{_log_hint(log)}")
     return messages
+
+
+#: The lock terraform could not take, in its "Error acquiring the state lock" diagnostic.
+_LOCK_INFO = re.compile(
+    r"Lock Info:\s+ID:\s+(?P<id>[0-9a-f-]{36})\s.*?"
+    r"Created:\s+(?P<created>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<fraction>\.\d+)?",
+    re.DOTALL,
+)
+
+
+def own_lock(error: str, started: datetime.datetime) -> str | None:
+    """The ID of the state lock a failed command could not take because it had taken it itself, or None.
+
+    Seen on the emulator only: terraform's lock ``PutItem`` succeeds, the SDK sends it again, and the
+    second one finds the lock of the first (created after the command ``started``, so it is nobody
+    else's). Any other lock error, or a lock older than the command, is None: that lock is not ours.
+    """
+    found = _LOCK_INFO.search(error)
+    if "Error acquiring the state lock" not in error or found is None:
+        return None
+    created = datetime.datetime.fromisoformat(found["created"]).replace(tzinfo=datetime.UTC)
+    created += datetime.timedelta(seconds=float(found["fraction"] or 0))
+    return found["id"] if created >= started else None
+
+
+def force_unlock(stack_dir: Path, env: Mapping[str, str], lock_id: str, timeout: int = TERRAFORM_TIMEOUT_S) -> None:
+    """``terraform force-unlock -force <lock_id>``."""
+    run(["force-unlock", "-force", lock_id], stack_dir, env, timeout)
 
 
 def _diagnostic(diagnostic: Mapping[str, Any]) -> str:

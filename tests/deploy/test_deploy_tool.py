@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tools.deploy import Deployment, Stack, Target, plan_changes, s3_backend_config, schedule, suffix_pattern, summarize
+from tools import terraform
+from tools.deploy import (
+    Deployment,
+    Stack,
+    Target,
+    _unlocking_own_lock,
+    plan_changes,
+    s3_backend_config,
+    schedule,
+    suffix_pattern,
+    summarize,
+)
+from tools.terraform import TerraformError
 
 
 def change(address: str, actions: list[str], **extra: Any) -> dict[str, Any]:
@@ -181,3 +194,53 @@ def test_the_aws_target_changes_nothing_at_init(monkeypatch: pytest.MonkeyPatch)
 )
 def test_a_suffix_matches_as_a_whole_token(name: str, matches: bool) -> None:
     assert bool(suffix_pattern("dev").search(name)) is matches
+
+
+#: terraform's diagnostic when the lock request reached the emulator twice (seen after a drill).
+OWN_LOCK_ERROR = (
+    "terraform destroy -auto-approve -input=false in edge-us-east-1 failed:\nError acquiring the state lock: "
+    "Error message: operation error DynamoDB: PutItem, https response error StatusCode: 400, RequestID: X9d, "
+    "ConditionalCheckFailedException: The conditional request failed\nLock Info:\n"
+    "  ID:        0f300f18-8abc-2afb-ff5f-59295bf3119c\n"
+    "  Path:      payments-dr-tfstate-dev/payments-dr/dev/edge-us-east-1.tfstate\n"
+    "  Operation: OperationTypeApply\n  Who:       root@vm\n  Version:   1.11.4\n"
+    "  Created:   2026-12-01 20:13:16.31433927 +0000 UTC\n  Info:      \n"
+)
+LOCK_CREATED = datetime.datetime(2026, 12, 1, 20, 13, 16, 314339, tzinfo=datetime.UTC)
+
+
+def test_a_lock_created_after_the_command_started_is_the_commands_own() -> None:
+    before = LOCK_CREATED - datetime.timedelta(seconds=1)
+    assert terraform.own_lock(OWN_LOCK_ERROR, before) == "0f300f18-8abc-2afb-ff5f-59295bf3119c"
+    # Older than the command: someone else's lock, never released.
+    assert terraform.own_lock(OWN_LOCK_ERROR, LOCK_CREATED + datetime.timedelta(seconds=1)) is None
+    assert terraform.own_lock("terraform apply failed:\nError: creating SQS Queue", before) is None
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:1", None])
+def test_only_the_emulator_target_releases_its_own_lock_and_runs_once_more(
+    endpoint: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released: list[str] = []
+    monkeypatch.setattr(terraform, "force_unlock", lambda _dir, _env, lock_id: released.append(lock_id))
+    monkeypatch.setattr(terraform, "own_lock", lambda error, started: "0f300f18-8abc-2afb-ff5f-59295bf3119c")
+    attempts: list[int] = []
+
+    def run() -> dict[str, int]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise TerraformError(OWN_LOCK_ERROR)
+        return {"add": 0, "change": 0, "import": 0, "remove": 3}
+
+    target = Target(endpoint=endpoint, state_dir=tmp_path)
+    stack = Stack("edge-us-east-1", tmp_path, "s3", {}, "us-east-1", ())
+    lines: list[str] = []
+    if endpoint is None:
+        with pytest.raises(TerraformError, match="Error acquiring the state lock"):
+            _unlocking_own_lock(target, stack, {}, lines.append, run)
+        assert (released, len(attempts)) == ([], 1)
+        return
+    assert _unlocking_own_lock(target, stack, {}, lines.append, run)["remove"] == 3
+    assert released == ["0f300f18-8abc-2afb-ff5f-59295bf3119c"]
+    assert len(attempts) == 2
+    assert "released, once more" in lines[0]

@@ -348,7 +348,7 @@ class Outcome:
     coverage: list[Any]
     #: The emulator's decisions that refused a call of a function's role.
     refused: list[dict[str, object]]
-    #: Every decision the run recorded (the functions' roles and the harness).
+    #: Every decision the run recorded: each call of a function's role, and every refusal.
     decisions: list[dict[str, object]]
 
     @property
