@@ -386,13 +386,7 @@ def deploy(
     def apply(stack: Stack) -> str:
         started = time.monotonic()
         env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
-        changes = _unlocking_own_lock(
-            target,
-            stack,
-            env,
-            progress,
-            lambda: terraform.apply(stack.directory, env, timeout, log=logs / f"{stack.name}.log"),
-        )
+        changes = _unlocking_own_lock(target, stack, env, progress, terraform.apply, timeout, logs)
         outputs = terraform.outputs(stack.directory, env, timeout)
         seconds = time.monotonic() - started
         with lock:
@@ -430,13 +424,7 @@ def destroy(
         if local_state and not target.bootstrap_state(stack, deployment.suffix).exists():
             return "no state, nothing to destroy"
         env = init_stack(deployment, target, stack, timeout, log=logs / f"{stack.name}.init.log")
-        changes = _unlocking_own_lock(
-            target,
-            stack,
-            env,
-            progress,
-            lambda: terraform.destroy(stack.directory, env, timeout, log=logs / f"{stack.name}.log"),
-        )
+        changes = _unlocking_own_lock(target, stack, env, progress, terraform.destroy, timeout, logs)
         seconds = time.monotonic() - started
         with lock:
             report.runs.append(StackRun(stack.name, "destroy", changes, seconds))
@@ -450,14 +438,25 @@ def destroy(
 
 
 def _unlocking_own_lock(
-    target: Target, stack: Stack, env: Mapping[str, str], progress: Progress, run: Callable[[], dict[str, int]]
+    target: Target,
+    stack: Stack,
+    env: Mapping[str, str],
+    progress: Progress,
+    command: Callable[..., dict[str, int]],
+    timeout: int,
+    logs: Path,
 ) -> dict[str, int]:
-    """``run`` (an apply or a destroy); on the emulator, once more after releasing a lock it took itself.
+    """``command`` (:func:`terraform.apply` or ``destroy``); on the emulator, again after releasing its own lock.
 
-    terraform's lock request sometimes reaches the emulator twice, so the command fails on its own
-    lock and leaves it behind (:func:`tools.terraform.own_lock`). Only a lock created after the
-    command started is released (no one else uses the emulator's state), and only once.
+    Its output goes to ``logs``. terraform's lock request sometimes reaches the emulator twice, so
+    the command fails on its own lock and leaves it behind (:func:`tools.terraform.own_lock`). Only
+    a lock created after the command started is released (no one else uses the emulator's state),
+    and only once.
     """
+
+    def run() -> dict[str, int]:
+        return command(stack.directory, env, timeout, log=logs / f"{stack.name}.log")
+
     started = datetime.datetime.now(datetime.UTC)
     try:
         return run()

@@ -226,7 +226,7 @@ def test_only_the_emulator_target_releases_its_own_lock_and_runs_once_more(
     monkeypatch.setattr(terraform, "own_lock", lambda error, started: "0f300f18-8abc-2afb-ff5f-59295bf3119c")
     attempts: list[int] = []
 
-    def run() -> dict[str, int]:
+    def run(stack_dir: Path, env: dict[str, str], timeout: int, log: Path) -> dict[str, int]:
         attempts.append(1)
         if len(attempts) == 1:
             raise TerraformError(OWN_LOCK_ERROR)
@@ -237,10 +237,10 @@ def test_only_the_emulator_target_releases_its_own_lock_and_runs_once_more(
     lines: list[str] = []
     if endpoint is None:
         with pytest.raises(TerraformError, match="Error acquiring the state lock"):
-            _unlocking_own_lock(target, stack, {}, lines.append, run)
+            _unlocking_own_lock(target, stack, {}, lines.append, run, 1, tmp_path)
         assert (released, len(attempts)) == ([], 1)
         return
-    assert _unlocking_own_lock(target, stack, {}, lines.append, run)["remove"] == 3
+    assert _unlocking_own_lock(target, stack, {}, lines.append, run, 1, tmp_path)["remove"] == 3
     assert released == ["0f300f18-8abc-2afb-ff5f-59295bf3119c"]
     assert len(attempts) == 2
     assert "released, once more" in lines[0]
