@@ -317,6 +317,7 @@ def test_the_drill_runs_on_what_was_applied_each_function_with_its_own_role(
     assert any(":assumed-role/" in p for p in principals), "the functions did not call with their roles"
 
 
+@pytest.mark.timeout(2700)  # 15 scenarios one after another: about 20 minutes on the 2-core machine
 def test_every_scenario_on_the_deployment_uses_every_grant_or_excuses_it(
     emulator: Emulator, deployed: dict[str, Deployed]
 ) -> None:
